@@ -1,0 +1,3 @@
+module github.com/parley-go/parley
+
+go 1.26
