@@ -1,0 +1,41 @@
+package channel
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Router maps topics to channel constructors. A pattern is an exact topic
+// or a prefix ending in "*" ("room:*"); the first matching route wins. The
+// zero Router is empty and ready. Register routes before serving: a Router
+// is not safe for concurrent modification.
+type Router struct {
+	routes []route
+}
+
+type route struct {
+	pattern string
+	prefix  bool
+	new     func() Channel
+}
+
+// Handle routes topics matching pattern to channels made by newChannel.
+// It panics on a pattern with "*" anywhere but at the end, as a bad route is
+// a programming error.
+func (r *Router) Handle(pattern string, newChannel func() Channel) {
+	prefix := strings.HasSuffix(pattern, "*")
+	if strings.Contains(strings.TrimSuffix(pattern, "*"), "*") || pattern == "" {
+		panic(fmt.Sprintf("channel: bad route pattern %q: '*' only at the end", pattern))
+	}
+	r.routes = append(r.routes, route{pattern: strings.TrimSuffix(pattern, "*"), prefix: prefix, new: newChannel})
+}
+
+// Match returns the constructor for topic.
+func (r *Router) Match(topic string) (func() Channel, bool) {
+	for _, rt := range r.routes {
+		if rt.prefix && strings.HasPrefix(topic, rt.pattern) || !rt.prefix && topic == rt.pattern {
+			return rt.new, true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,205 @@
+// Package parley is the root of the Parley real-time web framework: an
+// [Endpoint] is one http.Handler that mounts Phoenix-compatible sockets
+// (WebSocket and long-poll), any other handlers (pages, assets), and owns the
+// shutdown of everything it started.
+//
+//	ep, _ := parley.New(parley.Config{})
+//	router := &channel.Router{}
+//	router.Handle("room:*", func() channel.Channel { return &Room{} })
+//	ep.Socket("/socket", channel.Config{Router: router})
+//	srv := &http.Server{Addr: ":4000", Handler: ep}
+//	go srv.ListenAndServe()
+//	...
+//	srv.Shutdown(ctx) // stops accepting HTTP
+//	ep.Shutdown(ctx)  // closes sockets with 1012 and waits for them
+//
+// The layers below are packages of their own: wire (frames), transport
+// (WebSocket, long-poll), channel (sockets, channels, routing), pubsub
+// (fan-out, adapters).
+package parley
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/pubsub"
+	"github.com/parley-go/parley/transport"
+	"github.com/parley-go/parley/transport/longpoll"
+	"github.com/parley-go/parley/transport/websocket"
+	"github.com/parley-go/parley/wire"
+)
+
+// Config configures an Endpoint. The zero value works: an in-process PubSub,
+// same-origin check, the transports' default limits.
+type Config struct {
+	// PubSub is shared by every socket; default a new in-process one,
+	// closed by Shutdown.
+	PubSub *pubsub.PubSub
+	// CheckOrigin decides which Origins may open sockets; default
+	// transport.SameOrigin.
+	CheckOrigin transport.OriginChecker
+	// WebSocket and LongPoll tune the transports. Their CheckOrigin and
+	// Logger default to the Endpoint's.
+	WebSocket websocket.Options
+	LongPoll  longpoll.Options
+	// DisableLongPoll mounts the WebSocket transport only.
+	DisableLongPoll bool
+	Logger          *slog.Logger
+}
+
+// Endpoint is an http.Handler serving sockets and other routes. Build it
+// with [New].
+type Endpoint struct {
+	cfg      Config
+	ps       *pubsub.PubSub
+	ownsPS   bool
+	mux      *http.ServeMux
+	shutdown []func(context.Context) error
+
+	// mu guards servers.
+	mu      sync.Mutex
+	servers []*channel.Server
+}
+
+// New returns an Endpoint.
+func New(cfg Config) (*Endpoint, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CheckOrigin == nil {
+		cfg.CheckOrigin = transport.SameOrigin
+	}
+	if cfg.WebSocket.CheckOrigin == nil {
+		cfg.WebSocket.CheckOrigin = cfg.CheckOrigin
+	}
+	if cfg.LongPoll.CheckOrigin == nil {
+		cfg.LongPoll.CheckOrigin = cfg.CheckOrigin
+	}
+	if cfg.WebSocket.Logger == nil {
+		cfg.WebSocket.Logger = cfg.Logger
+	}
+	if cfg.LongPoll.Logger == nil {
+		cfg.LongPoll.Logger = cfg.Logger
+	}
+	e := &Endpoint{cfg: cfg, ps: cfg.PubSub, mux: http.NewServeMux()}
+	if e.ps == nil {
+		ps, err := pubsub.New(pubsub.Config{Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("parley: %w", err)
+		}
+		e.ps, e.ownsPS = ps, true
+	}
+	return e, nil
+}
+
+// PubSub returns the Endpoint's PubSub.
+func (e *Endpoint) PubSub() *pubsub.PubSub { return e.ps }
+
+// Socket mounts a Phoenix socket at path: the WebSocket transport at
+// path+"/websocket" and the long-poll transport at path+"/longpoll". The
+// channel.Config's PubSub and Logger default to the Endpoint's.
+func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, error) {
+	if cfg.PubSub == nil {
+		cfg.PubSub = e.ps
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = e.cfg.Logger
+	}
+	srv, err := channel.NewServer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("parley: socket %s: %w", path, err)
+	}
+	path = strings.TrimSuffix(path, "/")
+	h := socketHandler{srv: srv}
+	ws := websocket.New(h, e.cfg.WebSocket)
+	e.mux.Handle(path+"/websocket", ws)
+	e.shutdown = append(e.shutdown, ws.Shutdown)
+	if !e.cfg.DisableLongPoll {
+		lp := longpoll.New(h, e.cfg.LongPoll)
+		e.mux.Handle(path+"/longpoll", lp)
+		e.shutdown = append(e.shutdown, lp.Shutdown)
+	}
+	e.mu.Lock()
+	e.servers = append(e.servers, srv)
+	e.mu.Unlock()
+	return srv, nil
+}
+
+// Handle registers h for pattern, as http.ServeMux does.
+func (e *Endpoint) Handle(pattern string, h http.Handler) { e.mux.Handle(pattern, h) }
+
+// HandleFunc registers f for pattern.
+func (e *Endpoint) HandleFunc(pattern string, f http.HandlerFunc) { e.mux.HandleFunc(pattern, f) }
+
+// ServeHTTP dispatches to the sockets and the registered handlers.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
+
+// Broadcast sends event to every subscriber of topic on every node.
+func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload any) error {
+	return channel.Broadcast(ctx, e.ps, topic, event, payload)
+}
+
+// Shutdown closes every socket (WebSockets with code 1012, in batches) and
+// waits for their goroutines, or for ctx. Call it after http.Server's
+// Shutdown, which does not close hijacked connections.
+func (e *Endpoint) Shutdown(ctx context.Context) error {
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, f := range e.shutdown {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if e.ownsPS {
+		if err := e.ps.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("parley: shutdown: %w", err)
+	}
+	return nil
+}
+
+// socketHandler adapts a channel.Server to the transports.
+type socketHandler struct{ srv *channel.Server }
+
+func (h socketHandler) Connect(ctx context.Context, info *transport.ConnectInfo, c transport.Conn) (transport.Receiver, error) {
+	sock, err := h.srv.Connect(ctx, &channel.ConnectInfo{
+		Params: info.Params, AuthToken: info.AuthToken, Header: info.Header,
+		RemoteAddr: info.RemoteAddr, Transport: info.Transport,
+	}, c)
+	if err != nil {
+		return nil, err
+	}
+	return receiver{sock}, nil
+}
+
+type receiver struct{ sock *channel.Socket }
+
+func (r receiver) Receive(f wire.Frame) error {
+	if err := r.sock.Receive(f.Data, f.Binary); err != nil {
+		return &transport.CloseError{Code: channel.CloseCode(err), Reason: "bad frame"}
+	}
+	return nil
+}
+
+func (r receiver) Closed() { r.sock.Closed() }
+
+// DefaultShutdownTimeout is a reasonable bound for Shutdown.
+const DefaultShutdownTimeout = 30 * time.Second

@@ -1,0 +1,132 @@
+// Package demo assembles the demo server: every example app on one
+// Endpoint, with embedded defaults (in-process PubSub, SQLite files under a
+// data directory). cmd/parley-demo runs it; the end-to-end test server adds
+// test channels to the same router.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/parley-go/parley"
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/examples/lobby"
+)
+
+// Config configures the demo.
+type Config struct {
+	// DataDir holds the apps' SQLite files; created if missing.
+	DataDir string
+	// NodeModules is the npm node_modules directory that holds the phoenix
+	// client; default: found by walking up from the working directory.
+	NodeModules string
+	// Routes, if set, adds channels to the socket's router (tests).
+	Routes func(r *channel.Router)
+	// Connect, if set, replaces the socket's connect hook (tests).
+	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
+	// ID, if set, replaces the socket id function (tests).
+	ID     func(assigns map[string]any) string
+	Logger *slog.Logger
+}
+
+// App is one entry of the index page.
+type App struct {
+	Path, Name, About string
+}
+
+// Apps lists the demo apps.
+var apps = []App{
+	{"/lobby", "Lobby", "A broadcast chat: pick a name and talk in a room."},
+}
+
+// New builds the demo Endpoint.
+func New(cfg Config) (*parley.Endpoint, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("demo: data dir: %w", err)
+		}
+	}
+	if cfg.NodeModules == "" {
+		dir, err := FindNodeModules()
+		if err != nil {
+			return nil, err
+		}
+		cfg.NodeModules = dir
+	}
+	ep, err := parley.New(parley.Config{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	router := &channel.Router{}
+	lobby.Register(router)
+	if cfg.Routes != nil {
+		cfg.Routes(router)
+	}
+	connect := cfg.Connect
+	if connect == nil {
+		connect = Connect
+	}
+	if _, err := ep.Socket("/socket", channel.Config{Router: router, Connect: connect, ID: cfg.ID}); err != nil {
+		return nil, err
+	}
+	ep.Handle("GET /assets/phoenix/", http.StripPrefix("/assets/phoenix/",
+		http.FileServer(http.Dir(filepath.Join(cfg.NodeModules, "phoenix", "priv", "static")))))
+	ep.Handle("/lobby", lobby.Page())
+	ep.Handle("/lobby/", lobby.Page())
+	ep.Handle("GET /{$}", http.HandlerFunc(index))
+	return ep, nil
+}
+
+// Connect is the demo socket's connect hook: it keeps the "username" and
+// "user_id" params as assigns.
+func Connect(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
+	return map[string]any{
+		"username": info.Params.Get("username"),
+		"user_id":  info.Params.Get("user_id"),
+	}, nil
+}
+
+// FindNodeModules walks up from the working directory to the first
+// node_modules that holds the phoenix client.
+func FindNodeModules() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	for {
+		nm := filepath.Join(dir, "node_modules")
+		if _, err := os.Stat(filepath.Join(nm, "phoenix", "priv", "static", "phoenix.mjs")); err == nil {
+			return nm, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("demo: no node_modules with the phoenix package above the working directory: run `npm ci` (make demo does)")
+		}
+		dir = parent
+	}
+}
+
+var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Parley demo</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style>
+</head><body>
+<h1>Parley demo apps</h1>
+<ul>{{range .}}<li><a href="{{.Path}}">{{.Name}}</a>: {{.About}}</li>{{end}}</ul>
+</body></html>`))
+
+func index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := indexTmpl.Execute(w, apps); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}

@@ -1,0 +1,314 @@
+package websocket
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parley-go/parley/transport"
+	"github.com/parley-go/parley/wire"
+)
+
+// outFrame is one queued server frame.
+type outFrame struct {
+	op   byte
+	data []byte
+}
+
+// conn is one WebSocket connection. Its reader runs in one goroutine; a
+// writer goroutine exists only while frames are queued, so an idle
+// connection costs one goroutine and no buffers.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	rd   io.Reader // nc, or the hijacked reader while it holds buffered bytes
+	log  *slog.Logger
+	recv transport.Receiver
+
+	// mu guards the fields below.
+	mu          sync.Mutex
+	queue       []outFrame
+	spare       []outFrame
+	queuedBytes int
+	writing     bool // a writer goroutine is running
+	started     bool // nc is ready for writes
+	closing     bool // a close frame is queued; Send refuses new frames
+	closeCode   int
+	closeReason string
+	closeSent   bool
+	dead        bool // nc is closed
+	// closeDone is closed, once, when the close frame is written or nc is
+	// dead.
+	closeDone chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *conn) signalCloseDone() { c.closeOnce.Do(func() { close(c.closeDone) }) }
+
+// Send queues f. It never blocks. When the queue is over its bounds the
+// connection is closed with [transport.CloseTryAgainLater].
+func (c *conn) Send(f wire.Frame) error {
+	op := byte(opText)
+	if f.Binary {
+		op = opBinary
+	}
+	return c.enqueue(outFrame{op: op, data: f.Data})
+}
+
+func (c *conn) enqueue(f outFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || c.dead {
+		return transport.ErrConnClosed
+	}
+	if len(c.queue) >= c.srv.opts.QueueFrames || c.queuedBytes+len(f.data) > c.srv.opts.QueueBytes {
+		c.log.Warn("websocket: slow consumer disconnected", "queued_frames", len(c.queue), "queued_bytes", c.queuedBytes)
+		c.srv.slowConsumers.Add(1)
+		// Drop what is queued: the client reconnects and rejoins.
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.queuedBytes = 0
+		c.startCloseLocked(transport.CloseTryAgainLater, "slow consumer")
+		if c.started {
+			// Unblock a writer stuck on a full socket buffer soon.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+		}
+		return transport.ErrSlowConsumer
+	}
+	c.queue = append(c.queue, f)
+	c.queuedBytes += len(f.data)
+	c.kickLocked()
+	return nil
+}
+
+// Close queues a close frame after the frames already queued.
+func (c *conn) Close(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startCloseLocked(code, reason)
+}
+
+func (c *conn) startCloseLocked(code int, reason string) {
+	if c.closing || c.dead {
+		return
+	}
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	c.kickLocked()
+}
+
+// kickLocked starts the writer goroutine if there is work and none runs.
+func (c *conn) kickLocked() {
+	if c.writing || !c.started || c.dead {
+		return
+	}
+	if len(c.queue) == 0 && !(c.closing && !c.closeSent) {
+		return
+	}
+	c.writing = true
+	c.srv.wg.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop writes everything queued, coalescing all pending frames into one
+// writev, until the queue is empty; then it exits.
+func (c *conn) writeLoop() {
+	defer c.srv.wg.Done()
+	var headers []byte
+	var bufs net.Buffers
+	for {
+		c.mu.Lock()
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.queuedBytes = 0
+		sendClose := len(batch) == 0 && c.closing && !c.closeSent
+		if len(batch) == 0 && !sendClose {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if sendClose {
+			c.closeSent = true
+			batch = append(batch, outFrame{op: opClose, data: closePayload(c.closeCode, c.closeReason)})
+		}
+		c.mu.Unlock()
+
+		headers = headers[:0]
+		for _, f := range batch {
+			headers = appendHeader(headers, f.op, len(f.data))
+		}
+		bufs = bufs[:0]
+		off := 0
+		for _, f := range batch {
+			n := headerLen(len(f.data))
+			bufs = append(bufs, headers[off:off+n])
+			if len(f.data) > 0 {
+				bufs = append(bufs, f.data)
+			}
+			off += n
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		_, err := bufs.WriteTo(c.nc)
+		clear(batch)
+		c.mu.Lock()
+		c.spare = batch[:0]
+		c.mu.Unlock()
+		if err != nil {
+			c.abort(fmt.Errorf("websocket: write: %w", err))
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		if sendClose {
+			// Give the client CloseTimeout to answer our close frame.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+			c.signalCloseDone()
+		}
+	}
+}
+
+func headerLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// abort closes the network connection at once.
+func (c *conn) abort(err error) {
+	c.mu.Lock()
+	already := c.dead
+	c.dead = true
+	c.mu.Unlock()
+	if !already {
+		c.log.Debug("websocket: connection closed", "err", err)
+		_ = c.nc.Close()
+		c.signalCloseDone()
+	}
+}
+
+// readLoop reads frames until the connection ends, then reports Closed.
+func (c *conn) readLoop() {
+	defer c.srv.wg.Done()
+	defer c.srv.forget(c)
+	defer c.recv.Closed()
+	err := c.read()
+	var ce *transport.CloseError
+	switch {
+	case err == nil:
+	case errors.As(err, &ce):
+		c.closeAndLinger(ce.Code, ce.Reason)
+	case errors.Is(err, errTooBig):
+		c.closeAndLinger(transport.CloseTooBig, "frame too big")
+	case errors.Is(err, errUTF8):
+		c.closeAndLinger(transport.CloseInvalidPayload, "invalid utf-8")
+	case errors.Is(err, errProtocol):
+		c.closeAndLinger(transport.CloseProtocolError, "protocol error")
+	}
+	c.abort(err)
+}
+
+// closeAndLinger sends a close frame and waits briefly for it to be written.
+func (c *conn) closeAndLinger(code int, reason string) {
+	c.Close(code, reason)
+	t := time.NewTimer(c.srv.opts.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-c.closeDone:
+	case <-t.C:
+	}
+}
+
+func (c *conn) read() error {
+	var (
+		msg     []byte
+		msgOp   byte
+		inFrag  bool
+		maxSize = int64(c.srv.opts.MaxFrameSize)
+	)
+	for {
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if !closing {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		}
+		h, err := readHeader(c.rd)
+		if err != nil {
+			return err
+		}
+		if !h.masked {
+			return fmt.Errorf("%w: unmasked client frame", errProtocol)
+		}
+		if h.length > maxSize || int64(len(msg))+h.length > maxSize {
+			return fmt.Errorf("%w: %d bytes", errTooBig, int64(len(msg))+h.length)
+		}
+		payload := make([]byte, h.length)
+		if _, err := io.ReadFull(c.rd, payload); err != nil {
+			return err
+		}
+		unmask(payload, h.mask, 0)
+		if br, ok := c.rd.(*bufio.Reader); ok && br.Buffered() == 0 {
+			c.rd = c.nc // drop the handshake buffer once it is drained
+		}
+		switch h.op {
+		case opPing:
+			_ = c.enqueue(outFrame{op: opPong, data: payload})
+			continue
+		case opPong:
+			continue
+		case opClose:
+			code, err := parseClose(payload)
+			if err != nil {
+				return err
+			}
+			c.mu.Lock()
+			sent := c.closeSent || c.closing
+			c.mu.Unlock()
+			if !sent {
+				// Echo the client's close.
+				if code == 1005 {
+					code = 1000
+				}
+				c.closeAndLinger(code, "")
+			}
+			return nil
+		case opText, opBinary:
+			if inFrag {
+				return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
+			}
+			if !h.fin {
+				inFrag, msgOp, msg = true, h.op, payload
+				continue
+			}
+			msgOp, msg = h.op, payload
+		case opContinuation:
+			if !inFrag {
+				return fmt.Errorf("%w: continuation without a message", errProtocol)
+			}
+			msg = append(msg, payload...)
+			if !h.fin {
+				continue
+			}
+			inFrag = false
+		}
+		if msgOp == opText && !utf8.Valid(msg) {
+			return errUTF8
+		}
+		if err := c.recv.Receive(wire.Frame{Data: msg, Binary: msgOp == opBinary}); err != nil {
+			return err
+		}
+		msg = nil
+	}
+}

@@ -1,0 +1,270 @@
+// Package websocket is Parley's WebSocket transport (RFC 6455, server side),
+// written for many mostly idle connections and for broadcasts written as the
+// same bytes to many connections.
+//
+// Entry points: [New] builds a [Server], an http.Handler to mount at
+// "<socket path>/websocket"; [Server.Shutdown] drains it.
+//
+// Per connection: one reader goroutine that reads frame headers straight
+// from the socket (no read buffer is held while idle), and a writer goroutine
+// only while frames are queued. The outbound queue is bounded in frames and
+// bytes; a connection that overflows it is a slow consumer and is closed with
+// code 1013. All pending frames are coalesced into one writev.
+//
+// The handshake follows the Phoenix socket: GET only, origin check (only
+// when an Origin header is present), vsn=2.0.0, the auth-token subprotocol
+// (the response always selects "phoenix"), then the Handler's Connect.
+//
+// Concurrency: a Server is safe for concurrent use; the Receiver of a
+// connection is called from its reader goroutine only.
+package websocket
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parley-go/parley/transport"
+)
+
+// Options configures a Server. The zero value gives the defaults.
+type Options struct {
+	// CheckOrigin defaults to transport.SameOrigin.
+	CheckOrigin transport.OriginChecker
+	// MaxFrameSize bounds one inbound message; default 1 MiB. A larger one
+	// closes the connection with 1009.
+	MaxFrameSize int
+	// IdleTimeout closes a connection with no inbound frame; default 60 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write; default 10 s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the close handshake; default 2 s.
+	CloseTimeout time.Duration
+	// QueueFrames and QueueBytes bound the outbound queue; defaults 1024
+	// frames and 4 MiB.
+	QueueFrames int
+	QueueBytes  int
+	// DrainBatch connections are closed every DrainInterval on Shutdown;
+	// defaults 10 000 and 2 s, as Phoenix.
+	DrainBatch    int
+	DrainInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server accepts WebSocket connections for a transport.Handler.
+type Server struct {
+	opts    Options
+	handler transport.Handler
+
+	wg            sync.WaitGroup
+	slowConsumers atomic.Int64
+
+	// mu guards conns and closed.
+	mu     sync.Mutex
+	conns  map[*conn]struct{}
+	closed bool
+}
+
+// New returns a Server that hands accepted connections to h.
+func New(h transport.Handler, opts Options) *Server {
+	if opts.CheckOrigin == nil {
+		opts.CheckOrigin = transport.SameOrigin
+	}
+	if opts.MaxFrameSize <= 0 {
+		opts.MaxFrameSize = 1 << 20
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 60 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 2 * time.Second
+	}
+	if opts.QueueFrames <= 0 {
+		opts.QueueFrames = 1024
+	}
+	if opts.QueueBytes <= 0 {
+		opts.QueueBytes = 4 << 20
+	}
+	if opts.DrainBatch <= 0 {
+		opts.DrainBatch = 10000
+	}
+	if opts.DrainInterval <= 0 {
+		opts.DrainInterval = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Server{opts: opts, handler: h, conns: make(map[*conn]struct{})}
+}
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// SlowConsumers returns how many connections were closed for overflowing
+// their outbound queue.
+func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
+
+// ServeHTTP performs the handshake and starts the connection.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key, status, msg := checkUpgrade(r)
+	if status != 0 {
+		http.Error(w, msg, status)
+		return
+	}
+	if !s.opts.CheckOrigin(r) {
+		s.opts.Logger.Warn("websocket: origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+		http.Error(w, "websocket: origin not allowed", http.StatusForbidden)
+		return
+	}
+	params := r.URL.Query()
+	if !transport.CheckVsn(params) {
+		http.Error(w, "websocket: unsupported protocol vsn", http.StatusForbidden)
+		return
+	}
+	offered, token, tokenOK := subprotocols(r)
+	if !tokenOK {
+		http.Error(w, "websocket: bad auth token", http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		http.Error(w, "websocket: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+
+	c := &conn{srv: s, log: s.opts.Logger.With("remote", r.RemoteAddr), closeDone: make(chan struct{})}
+	info := &transport.ConnectInfo{
+		Params: params, AuthToken: token, Header: r.Header, RemoteAddr: r.RemoteAddr, Transport: "websocket",
+	}
+	recv, err := s.handler.Connect(r.Context(), info, c)
+	if err != nil {
+		s.opts.Logger.Debug("websocket: connect refused", "remote", r.RemoteAddr, "err", err)
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	c.recv = recv
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		recv.Closed()
+		http.Error(w, "websocket: cannot hijack", http.StatusInternalServerError)
+		return
+	}
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		acceptKey(key) + "\r\n"
+	if offered {
+		resp += "Sec-WebSocket-Protocol: phoenix\r\n"
+	}
+	resp += "\r\n"
+	_ = nc.SetDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if _, err := nc.Write([]byte(resp)); err != nil {
+		_ = nc.Close()
+		recv.Closed()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c.nc = nc
+	c.rd = nc
+	if brw.Reader.Buffered() > 0 {
+		c.rd = brw.Reader
+	}
+	if !s.track(c) {
+		_ = nc.Close()
+		recv.Closed()
+		return
+	}
+	c.mu.Lock()
+	c.started = true
+	c.kickLocked()
+	c.mu.Unlock()
+	// The read loop runs in a fresh goroutine so that the HTTP server's
+	// goroutine, with its larger stack, ends now.
+	go c.readLoop()
+}
+
+// track registers c; false once the server is shut down.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1) // for readLoop
+	return true
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, closes the open ones with code 1012
+// (service restart, so clients reconnect elsewhere) in batches of
+// DrainBatch every DrainInterval, and waits for every goroutine of the
+// server. When ctx ends first, the remaining connections are cut.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+
+	var err error
+	for len(all) > 0 {
+		n := min(s.opts.DrainBatch, len(all))
+		for _, c := range all[:n] {
+			c.Close(transport.CloseServiceRestart, "server restart")
+		}
+		all = all[n:]
+		if len(all) == 0 {
+			break
+		}
+		t := time.NewTimer(s.opts.DrainInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			err = ctx.Err()
+		}
+		if err != nil {
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.abort(errors.New("websocket: shutdown deadline"))
+	}
+	s.mu.Unlock()
+	<-done
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
