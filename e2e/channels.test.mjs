@@ -254,6 +254,26 @@ for (const transport of ['websocket', 'longpoll']) {
       assert.deepEqual(ch.got('info'), [{ i: 0 }, { i: 1 }, { i: 2 }])
     }))
 
+    it('lobby: username required; message broadcasts body, from, at', T, () => withClients(async c => {
+      const room = `lobby:${unique('room')}`
+      const anon = new Tracked(c.socket(transport), room)
+      assert.deepEqual(await anon.join(), { status: 'error', response: { reason: 'username required' } })
+      anon.channel.leave()
+      const a = new Tracked(c.socket(transport, { params: { username: 'alice' } }), room, {}, { events: ['message'] })
+      const b = new Tracked(c.socket(transport, { params: { username: 'bob' } }), room, {}, { events: ['message'] })
+      await a.joinOk()
+      await b.joinOk()
+      const body = unique('body')
+      a.channel.push('message', { body })
+      await waitFor(() => a.got('message').length && b.got('message').length, 5000, 'message at both')
+      for (const t of [a, b]) {
+        const [m] = t.got('message')
+        assert.equal(m.body, body)
+        assert.equal(m.from, 'alice')
+        assert.ok(m.at !== undefined && m.at !== null, `at: ${fmt(m.at)}`)
+      }
+    }))
+
     if (ws) {
       it('heartbeat: socket.ping gets a reply (WS)', T, () => withClients(async c => {
         const rec = c.socket(transport)

@@ -94,7 +94,7 @@ describe('lobby in headless Chromium', () => {
     try {
       await join(a, 'alice')
       await join(b, 'bob')
-      const text = unique('hello from alice')
+      const text = unique('greeting')
       await a.page.fill('#message', text)
       await a.page.click('#send')
       for (const p of [b, a]) {
