@@ -52,15 +52,17 @@ describe('lobby in headless Chromium', () => {
     const page = await context.newPage()
     const problems = []
     const frames = []
-    page.on('console', m => { if (m.type() === 'error') problems.push(`${name} console.error: ${m.text()}`) })
+    page.on('console', m => { if (m.type() === 'error') problems.push(`${name} console.error: ${m.text()} (at ${m.location().url || '?'})`) })
     page.on('pageerror', e => problems.push(`${name} page error: ${e.stack || e}`))
+    const httpErrors = []
+    page.on('response', r => { if (r.status() >= 400) httpErrors.push(`${r.status()} ${r.request().method()} ${r.url()}`) })
     page.on('requestfailed', r => problems.push(`${name} request failed: ${r.url()} ${r.failure() && r.failure().errorText}`))
     page.on('websocket', sock => {
       sock.on('framereceived', f => frames.push(typeof f.payload === 'string' ? f.payload : `<binary ${f.payload.length}>`))
     })
     const res = await page.goto(`${server.base}/lobby?room=main`, { waitUntil: 'load' })
     assert.equal(res.status(), 200, `${name}: GET /lobby status`)
-    return { page, problems, frames, name }
+    return { page, problems, frames, name, httpErrors }
   }
 
   function isJoinOk (text) {
@@ -105,7 +107,7 @@ describe('lobby in headless Chromium', () => {
           throw new Error(`${p.name}: message ${JSON.stringify(text)} from alice not shown in #messages within 10 s.\n#messages: ${html}\nframes: ${JSON.stringify(p.frames)}\nproblems: ${JSON.stringify(p.problems)}`)
         }
       }
-      assert.deepEqual([...a.problems, ...b.problems], [], 'console errors')
+      assert.deepEqual([...a.problems, ...b.problems], [], `console errors (HTTP errors seen: ${JSON.stringify([...a.httpErrors, ...b.httpErrors])})`)
     } finally {
       await a.page.close().catch(() => {})
       await b.page.close().catch(() => {})
