@@ -14,7 +14,10 @@
 // never called concurrently and need no locks, a slow handler delays only
 // its own channel, and heartbeats are answered at once. A panic in a handler
 // becomes phx_error for that channel alone. [Context] methods are safe for
-// concurrent use, so other goroutines may Push, Send or Reply.
+// concurrent use, so other goroutines may Push, Send or Reply. A handler
+// that blocks must watch [Context.Context]: it is cancelled as soon as the
+// channel is going away (connection closed, duplicate join), and the socket
+// waits for its channels' handlers to return.
 //
 // Broadcasts are encoded once into a complete frame; every subscribed
 // connection gets the same bytes ("fastlane"), except channels that

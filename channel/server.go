@@ -317,6 +317,7 @@ func (s *Socket) join(m wire.Message) {
 	s.mu.Unlock()
 	s.srv.joins.Add(1)
 	if old != nil {
+		old.cancel()
 		old.enqueueForce(mail{kind: mailDuplicate})
 	}
 	c.enqueueForce(mail{kind: mailJoin, msg: m})
@@ -350,6 +351,9 @@ func (s *Socket) Closed() {
 		s.srv.cfg.PubSub.Unsubscribe(s.id, s.idSub)
 	}
 	for _, c := range chans {
+		// Cancel first: a handler blocked on its Context returns, so the
+		// mailbox reaches the close.
+		c.cancel()
 		c.enqueueForce(mail{kind: mailClose})
 	}
 	s.wg.Wait()
