@@ -110,7 +110,9 @@ type session struct {
 	token string
 	recv  transport.Receiver
 	log   *slog.Logger
-	idle  *time.Timer
+	// idle ends the session when no poll comes; set under mu before the
+	// session is published, then only Reset.
+	idle *time.Timer
 
 	// recvMu serialises Receive across concurrent POSTs.
 	recvMu sync.Mutex
@@ -183,8 +185,9 @@ func (ss *session) end() {
 	}
 	ss.ended = true
 	ss.closed = true
+	idle := ss.idle
 	ss.mu.Unlock()
-	ss.idle.Stop()
+	idle.Stop()
 	ss.srv.mu.Lock()
 	if ss.srv.sessions[ss.token] == ss {
 		delete(ss.srv.sessions, ss.token)
@@ -295,11 +298,13 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss.recv = recv
+	ss.mu.Lock()
 	ss.idle = time.AfterFunc(s.opts.IdleTimeout, func() {
 		ss.mu.Lock()
 		ss.closeLocked()
 		ss.mu.Unlock()
 	})
+	ss.mu.Unlock()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
