@@ -1,0 +1,61 @@
+package parley_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencyDirection keeps imports pointing down the architecture
+// (DESIGN.md): pure cores import only the standard library, transports never
+// import the channel layer, adapters import pubsub only, nothing imports the
+// root package or a command.
+func TestDependencyDirection(t *testing.T) {
+	const mod = "github.com/parley-go/parley"
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, mod+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		var own []string
+		for _, d := range fields[1:] {
+			if strings.HasPrefix(d, mod) {
+				own = append(own, strings.TrimPrefix(strings.TrimPrefix(d, mod), "/"))
+			}
+		}
+		deps[strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")] = own
+	}
+	forbidden := map[string][]string{
+		"wire":                {"*"},
+		"live/diff":           {"*"},
+		"presence/crdt":       {"*"},
+		"transport":           {"channel", "pubsub", "presence", "live"},
+		"transport/websocket": {"channel", "pubsub", "presence", "live"},
+		"transport/longpoll":  {"channel", "pubsub", "presence", "live"},
+		"pubsub":              {"channel", "transport", "presence", "live"},
+		"presence":            {"channel", "transport", "live"},
+		"channel":             {"transport", "live", "presence"},
+	}
+	for pkg, own := range deps {
+		for _, d := range own {
+			if strings.HasPrefix(d, "cmd/") {
+				t.Errorf("%s imports the command %s", pkg, d)
+			}
+			if d == "" && !strings.HasPrefix(pkg, "cmd/") && !strings.HasPrefix(pkg, "internal/") {
+				t.Errorf("%s imports the root package: only commands and internal wiring may", pkg)
+			}
+			for _, f := range forbidden[pkg] {
+				if (f == "*" && !strings.HasPrefix(d, "internal/")) || d == f || strings.HasPrefix(d, f+"/") {
+					t.Errorf("%s must not import %s", pkg, d)
+				}
+			}
+		}
+	}
+	for _, pkg := range []string{"wire", "channel", "pubsub", "transport/websocket"} {
+		if _, ok := deps[pkg]; !ok {
+			t.Errorf("package %s not listed by go list", pkg)
+		}
+	}
+}
