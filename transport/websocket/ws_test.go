@@ -90,7 +90,7 @@ type client struct {
 	br *bufio.Reader
 }
 
-func dial(t *testing.T, hs *httptest.Server, query string, header http.Header) (*client, *http.Response) {
+func dial(t testing.TB, hs *httptest.Server, query string, header http.Header) (*client, *http.Response) {
 	t.Helper()
 	nc, err := net.Dial("tcp", hs.Listener.Addr().String())
 	if err != nil {

@@ -1,0 +1,82 @@
+package channel_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/wire"
+)
+
+// countConn counts the frames and bytes a socket sends and signals the
+// first reply, so a benchmark measures the server's fan-out path alone.
+type countConn struct {
+	frames, bytes atomic.Int64
+	joined        chan struct{}
+}
+
+func (c *countConn) Send(f wire.Frame) error {
+	if c.frames.Add(1) == 1 {
+		close(c.joined)
+	}
+	c.bytes.Add(int64(len(f.Data)))
+	return nil
+}
+
+func (c *countConn) Close(int, string) {}
+
+// BenchmarkBroadcastFanout measures one broadcast delivered to every socket
+// joined to a topic: encode once, pubsub fan-out, fastlane Deliver, and the
+// connection's Send (here a counter: no syscalls).
+func BenchmarkBroadcastFanout(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			r := &channel.Router{}
+			r.Handle("room:*", func() channel.Channel { return &room{rec: &recorder{}} })
+			srv, err := channel.NewServer(channel.Config{Router: r, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns := make([]*countConn, n)
+			socks := make([]*channel.Socket, n)
+			for i := range conns {
+				conns[i] = &countConn{joined: make(chan struct{})}
+				socks[i], err = srv.Connect(context.Background(), &channel.ConnectInfo{Params: url.Values{}}, conns[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				ref := strconv.Itoa(i + 1)
+				if err := socks[i].Receive(wire.AppendText(nil, wire.StringRef(ref), wire.StringRef(ref), "room:bench", "phx_join", []byte("{}")), false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, c := range conns {
+				<-c.joined
+			}
+			payload := map[string]any{"body": "a 64 byte message, more or less, like a chat line!", "n": 1}
+			ctx := context.Background()
+			ps := srv.PubSub()
+			before := conns[0].frames.Load()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := channel.Broadcast(ctx, ps, "room:bench", "msg", payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if got := conns[0].frames.Load() - before; got != int64(b.N) {
+				b.Fatalf("a subscriber got %d frames, want %d", got, b.N)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+			for _, s := range socks {
+				s.Closed()
+			}
+		})
+	}
+}
