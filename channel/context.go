@@ -68,7 +68,7 @@ type Context struct {
 	mbox        []mail
 	running     bool
 	overflow    bool
-	pending     [][]byte // pushes made during Join, sent after the reply
+	pending     []wire.Frame // pushes and broadcasts while joining, sent after the reply
 	subs        map[string]*infoSubscriber
 	timers      map[*time.Timer]struct{}
 	onTerminate []func()
@@ -140,19 +140,25 @@ func (c *Context) Push(event string, payload any) error {
 	} else {
 		frame = wire.AppendText(nil, c.joinRef, wire.Ref{}, c.topic, event, data)
 	}
+	return c.send(wire.Frame{Data: frame, Binary: binary})
+}
+
+// send writes f to the connection, or holds it until the join reply has
+// gone out.
+func (c *Context) send(f wire.Frame) error {
 	switch c.state.Load() {
 	case stateDead:
 		return ErrNotJoined
 	case stateJoining:
 		c.mu.Lock()
 		if c.state.Load() == stateJoining {
-			c.pending = append(c.pending, frame)
+			c.pending = append(c.pending, f)
 			c.mu.Unlock()
 			return nil
 		}
 		c.mu.Unlock()
 	}
-	return c.sock.conn.Send(wire.Frame{Data: frame, Binary: binary})
+	return c.sock.conn.Send(f)
 }
 
 // Broadcast sends event to every subscriber of the topic, this client
@@ -279,16 +285,13 @@ func (s *infoSubscriber) Deliver(m *pubsub.Message) { s.c.Send(m) }
 // Deliver implements pubsub.Subscriber: the fastlane. A broadcast goes to
 // the connection as the frame it already is, unless intercepted.
 func (c *Context) Deliver(m *pubsub.Message) {
-	if c.state.Load() != stateJoined {
-		return
-	}
 	if c.intercepts[m.Event] {
 		if !c.enqueue(mail{kind: mailOut, event: m.Event, data: m.Payload, info: m.Binary}) {
 			c.markOverflow()
 		}
 		return
 	}
-	_ = c.sock.conn.Send(wire.Frame{Data: m.Payload, Binary: m.Binary})
+	_ = c.send(wire.Frame{Data: m.Payload, Binary: m.Binary})
 }
 
 // enqueue adds to the mailbox unless it is full or the channel is dead.
@@ -431,8 +434,10 @@ func (c *Context) doJoin(m wire.Message) {
 		if encErr != nil {
 			data = []byte(`{"reason":"join crashed"}`)
 		}
-		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", data))
+		// Forget the channel before answering, so a client that has the
+		// reply never sees it still joined.
 		c.die()
+		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", data))
 		return
 	}
 	if ic, ok := c.impl.(Interceptor); ok {
@@ -448,19 +453,20 @@ func (c *Context) doJoin(m wire.Message) {
 	}
 	if err := c.PubSub().Subscribe(c.topic, c); err != nil {
 		c.logFailure("subscribe", err)
-		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", []byte(`{"reason":"join crashed"}`)))
 		c.die()
+		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", []byte(`{"reason":"join crashed"}`)))
 		return
 	}
-	c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "ok", data))
+	// The reply, then what arrived while joining, then everything else:
+	// holding mu keeps a concurrent send from slipping in between.
 	c.mu.Lock()
-	pending := c.pending
+	c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "ok", data))
+	for _, f := range c.pending {
+		_ = c.sock.conn.Send(f)
+	}
 	c.pending = nil
 	c.state.Store(stateJoined)
 	c.mu.Unlock()
-	for _, f := range pending {
-		_ = c.sock.conn.Send(wire.Frame{Data: f, Binary: len(f) > 0 && f[0] != '['})
-	}
 }
 
 func (c *Context) doIn(m wire.Message) {
