@@ -331,11 +331,32 @@ func TestDuplicateJoinReplacesOld(t *testing.T) {
 	old := c.Join(t, "room:1", nil).Ok(t)
 	fresh := c.Join(t, "room:1", nil).Ok(t)
 	closeFrame := old.ExpectFrame(t, wire.EventClose)
+	// Phoenix order: the new join's reply, then the old phx_close.
+	if err := c.SendRaw([]byte(`["90","90","room:1","phx_join",{}]`), false); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	deadline := time.Now().Add(2 * time.Second)
+	for len(order) < 2 && time.Now().Before(deadline) {
+		order = order[:0]
+		for _, f := range c.Frames() {
+			if f.Event == wire.EventClose || f.Ref.Value == "90" {
+				order = append(order, f.Event+"/"+f.JoinRef.Value)
+			}
+		}
+		if len(order) < 2 {
+			time.Sleep(time.Millisecond) // poll until both frames are in
+		}
+	}
+	if want := "phx_reply/90,phx_close/" + fresh.JoinRef(); strings.Join(order, ",") != want {
+		t.Fatalf("frame order %v, want %s", order, want)
+	}
+	fresh = c.Join(t, "room:1", nil).Ok(t)
 	if closeFrame.JoinRef.Value != old.JoinRef() {
 		t.Fatalf("phx_close carries join ref %v, want the old %s", closeFrame.JoinRef, old.JoinRef())
 	}
 	fresh.Push(t, "echo", nil).Ok(t)
-	if got := rec.reasons(); len(got) != 1 || got[0] != "room:1:duplicate" {
+	if got := rec.reasons(); len(got) != 3 || got[0] != "room:1:duplicate" {
 		t.Fatalf("terminate reasons %v", got)
 	}
 }

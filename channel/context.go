@@ -56,6 +56,11 @@ type Context struct {
 	id      string
 	impl    Channel
 	assigns map[string]any
+	// replaces is the channel this one's join replaces (a duplicate join):
+	// it is stopped before Join runs and its phx_close follows the reply.
+	replaces *Context
+	// stopped is closed when a replaced channel has terminated.
+	stopped chan struct{}
 
 	state      atomic.Int32
 	intercepts map[string]bool // set once after join
@@ -399,8 +404,8 @@ func (c *Context) handle(m mail) {
 	case mailDuplicate:
 		if !dead {
 			c.terminate(ErrDuplicateJoin, false)
-			c.sock.send(wire.AppendText(nil, c.joinRef, c.joinRef, c.topic, wire.EventClose, nil))
 		}
+		close(c.stopped)
 	}
 }
 
@@ -414,7 +419,24 @@ func protect(f func() error) (err error) {
 	return f()
 }
 
+// replacedTimeout bounds the wait for a replaced channel to stop, as
+// Phoenix waits 5 s for the old channel of a duplicate join.
+const replacedTimeout = 5 * time.Second
+
 func (c *Context) doJoin(m wire.Message) {
+	if old := c.replaces; old != nil {
+		c.replaces = nil
+		t := time.NewTimer(replacedTimeout)
+		select {
+		case <-old.stopped:
+		case <-t.C:
+			c.sock.log.Error("channel: replaced channel did not stop in time", "topic", c.topic)
+		}
+		t.Stop()
+		// The old instance's phx_close goes out after this join's reply;
+		// the client drops it, since it carries the old join ref.
+		defer c.sock.send(wire.AppendText(nil, old.joinRef, old.joinRef, c.topic, wire.EventClose, nil))
+	}
 	var reply any
 	err := protect(func() error {
 		var err error

@@ -317,6 +317,10 @@ func (s *Socket) join(m wire.Message) {
 	s.mu.Unlock()
 	s.srv.joins.Add(1)
 	if old != nil {
+		// As Phoenix: stop the old channel, run and answer the new join,
+		// then send the old phx_close.
+		old.stopped = make(chan struct{})
+		c.replaces = old
 		old.cancel()
 		old.enqueueForce(mail{kind: mailDuplicate})
 	}

@@ -83,6 +83,8 @@ func New(cfg Config) (*parley.Endpoint, error) {
 	ep.Handle("/lobby", lobby.Page())
 	ep.Handle("/lobby/", lobby.Page())
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
+	ep.Handle("GET /favicon.ico", http.HandlerFunc(favicon))
+	ep.Handle("GET /favicon.svg", http.HandlerFunc(favicon))
 	return ep, nil
 }
 
@@ -115,8 +117,16 @@ func FindNodeModules() (string, error) {
 	}
 }
 
+const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#4b5fd6"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>`
+
+func favicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write([]byte(faviconSVG))
+}
+
 var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Parley demo</title>
+<html lang="en"><head><meta charset="utf-8"><title>Parley demo</title><link rel="icon" href="/favicon.svg">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style>
 </head><body>
