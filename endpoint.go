@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/transport/longpoll"
@@ -130,6 +131,22 @@ func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, err
 	e.servers = append(e.servers, srv)
 	e.mu.Unlock()
 	return srv, nil
+}
+
+// Live mounts a LiveView server: a GET route for the dead render of each of
+// its patterns, and its socket (default "/live"). Register the views' routes
+// before calling Live.
+func (e *Endpoint) Live(l *live.Server) error {
+	l.SetPubSub(e.ps)
+	router := &channel.Router{}
+	l.Register(router)
+	if _, err := e.Socket(l.SocketPath(), channel.Config{Router: router, Connect: l.Connect}); err != nil {
+		return err
+	}
+	for _, p := range l.Patterns() {
+		e.mux.Handle("GET "+p, l)
+	}
+	return nil
 }
 
 // Handle registers h for pattern, as http.ServeMux does.

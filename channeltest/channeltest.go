@@ -57,12 +57,24 @@ type Client struct {
 
 // Dial connects to srv with params, as a transport would.
 func Dial(ctx context.Context, srv *channel.Server, params url.Values) (*Client, error) {
-	if params == nil {
-		params = url.Values{}
+	return DialInfo(ctx, srv, &channel.ConnectInfo{Params: params})
+}
+
+// DialInfo connects with full connection info (headers, cookies, auth
+// token), as a transport would.
+func DialInfo(ctx context.Context, srv *channel.Server, info *channel.ConnectInfo) (*Client, error) {
+	if info.Params == nil {
+		info.Params = url.Values{}
 	}
-	params.Set("vsn", "2.0.0")
+	info.Params.Set("vsn", "2.0.0")
+	if info.Transport == "" {
+		info.Transport = "channeltest"
+	}
+	if info.RemoteAddr == "" {
+		info.RemoteAddr = "channeltest"
+	}
 	cn := &conn{notify: make(chan struct{}, 1), closedCh: make(chan struct{})}
-	sock, err := srv.Connect(ctx, &channel.ConnectInfo{Params: params, Transport: "channeltest", RemoteAddr: "channeltest"}, cn)
+	sock, err := srv.Connect(ctx, info, cn)
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +287,13 @@ func (ch *Channel) ExpectFrame(t testing.TB, event string) Frame {
 		t.Fatalf("channeltest: no %q on %s: %v", event, ch.topic, err)
 	}
 	return f
+}
+
+// NextFrame returns the next frame on this topic in arrival order, waiting
+// up to d; false when none came.
+func (ch *Channel) NextFrame(d time.Duration) (Frame, bool) {
+	f, err := ch.c.conn.take(d, func(f Frame) bool { return f.Topic == ch.topic })
+	return f, err == nil
 }
 
 // RefuteFrame fails the test if a frame of event on this topic arrives

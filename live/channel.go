@@ -1,0 +1,361 @@
+package live
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"strings"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/live/diff"
+)
+
+// liveChannel is the channel of one connected view ("lv:<id>").
+type liveChannel struct {
+	srv   *Server
+	view  View
+	sock  *Socket
+	route *route
+	prev  *diff.Node // the client's tree, as of the last diff sent
+}
+
+type joinPayload struct {
+	URL      string         `json:"url"`
+	Redirect string         `json:"redirect"`
+	Params   map[string]any `json:"params"`
+	Session  string         `json:"session"`
+	Static   *string        `json:"static"`
+	Flash    *string        `json:"flash"`
+}
+
+func refuse(reason string) error { return channel.Refuse(map[string]string{"reason": reason}) }
+
+// Join verifies the tokens, routes the URL, mounts the view and replies
+// with the full render.
+func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, error) {
+	var p joinPayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return nil, refuse("stale")
+	}
+	var claims sessionClaims
+	if err := lc.srv.signer.Verify(purposeSession, p.Session, &claims); err != nil {
+		lc.srv.log.Info("live: join with a bad session token", "topic", c.Topic(), "err", err)
+		return nil, refuse("stale")
+	}
+	if "lv:"+claims.ID != c.Topic() {
+		return nil, refuse("stale")
+	}
+	var static staticClaims
+	if p.Static != nil && *p.Static != "" {
+		if err := lc.srv.signer.Verify(purposeStatic, *p.Static, &static); err != nil || static.ID != claims.ID {
+			return nil, refuse("stale")
+		}
+	}
+	raw := p.URL
+	if raw == "" {
+		raw = p.Redirect
+	}
+	uri, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return nil, refuse("stale")
+	}
+	rt, pathParams := lc.srv.match(uri.Path)
+	switch {
+	case rt == nil:
+		return nil, refuse("stale")
+	case rt.group.name != claims.Group:
+		return nil, refuse("unauthorized")
+	case p.URL != "" && rt.pattern != claims.View:
+		return nil, refuse("stale")
+	}
+	flash := map[string]string{}
+	if mounts, _ := p.Params["_mounts"].(float64); mounts == 0 {
+		maps.Copy(flash, static.Flash)
+	}
+	if p.Flash != nil && *p.Flash != "" {
+		var carried map[string]string
+		if err := lc.srv.signer.Verify(purposeFlash, *p.Flash, &carried); err == nil {
+			maps.Copy(flash, carried)
+		}
+	}
+	lc.route = rt
+	lc.sock = &Socket{
+		id: claims.ID, srv: lc.srv, ch: c, connected: true, uri: uri, session: claims.Session, ctx: c.Context(),
+		assigns: map[string]any{"flash": maps.Clone(flash)}, changed: map[string]bool{}, flash: flash,
+	}
+	lc.view = rt.new()
+	if err := lc.srv.mountView(lc.view, lc.sock, mergeParams(pathParams, uri.Query())); err != nil {
+		return nil, err
+	}
+	switch nav := lc.sock.nav; nav.kind {
+	case navRedirect:
+		return nil, channel.Refuse(map[string]any{"redirect": lc.navTarget(nav)})
+	case navNavigate:
+		return nil, channel.Refuse(map[string]any{"live_redirect": lc.navTarget(nav)})
+	}
+	tree, err := lc.view.Render(lc.sock)
+	if err != nil {
+		return nil, fmt.Errorf("live: render: %w", err)
+	}
+	full, err := diff.Full(tree)
+	if err != nil {
+		return nil, fmt.Errorf("live: render: %w", err)
+	}
+	lc.prev = tree
+	full = diff.Envelope(full, lc.takeMessage())
+	clear(lc.sock.changed)
+	reply := map[string]any{"rendered": json.RawMessage(full), "liveview_version": ClientVersion}
+	if nav := lc.sock.nav; nav.kind == navPatch {
+		reply["live_patch"] = map[string]string{"to": nav.to, "kind": kindOf(nav)}
+		lc.sock.nav = navigation{}
+	}
+	return reply, nil
+}
+
+func kindOf(n navigation) string {
+	if n.replace {
+		return "replace"
+	}
+	return "push"
+}
+
+// navTarget builds {to, kind?, flash?} for a navigation.
+func (lc *liveChannel) navTarget(n navigation) map[string]string {
+	t := map[string]string{"to": n.to}
+	if n.kind != navRedirect {
+		t["kind"] = kindOf(n)
+	}
+	if len(lc.sock.flash) > 0 {
+		if tok, err := lc.srv.signer.Sign(purposeFlash, lc.sock.flash); err == nil {
+			t["flash"] = tok
+		}
+	}
+	return t
+}
+
+// takeMessage returns and clears the pending title, events and reply.
+func (lc *liveChannel) takeMessage() diff.Message {
+	s := lc.sock
+	m := diff.Message{Title: s.title, Events: s.events, Reply: s.reply}
+	s.title, s.events, s.reply = nil, nil, nil
+	return m
+}
+
+// render renders the view and returns the diff against the client's tree
+// (nil when nothing changed), with title, events and reply folded in.
+func (lc *liveChannel) render() ([]byte, error) {
+	var d []byte
+	if len(lc.sock.changed) > 0 {
+		tree, err := lc.view.Render(lc.sock)
+		if err != nil {
+			return nil, fmt.Errorf("live: render: %w", err)
+		}
+		d, err = diff.Diff(lc.prev, tree)
+		if err != nil {
+			return nil, fmt.Errorf("live: diff: %w", err)
+		}
+		lc.prev = tree
+		clear(lc.sock.changed)
+	}
+	msg := lc.takeMessage()
+	if msg.Title == nil && len(msg.Events) == 0 && msg.Reply == nil {
+		return d, nil
+	}
+	if d == nil {
+		d = []byte("{}")
+	}
+	return diff.Envelope(d, msg), nil
+}
+
+type eventPayload struct {
+	Type  string          `json:"type"`
+	Event string          `json:"event"`
+	Value json.RawMessage `json:"value"`
+	Meta  map[string]any  `json:"meta"`
+	CID   *int            `json:"cid"`
+}
+
+// ErrUnknownEvent is returned for "lv:" events Parley does not know.
+var ErrUnknownEvent = errors.New("live: unknown event")
+
+// HandleIn handles browser events, live patches and component messages.
+func (lc *liveChannel) HandleIn(c *channel.Context, m channel.Message) (*channel.Reply, error) {
+	switch m.Event {
+	case "event":
+		var p eventPayload
+		if err := m.Decode(&p); err != nil {
+			return channel.ErrorReply(map[string]string{"reason": "bad event"}), nil
+		}
+		return lc.handleEvent(c, p)
+	case "live_patch":
+		var p struct {
+			URL string `json:"url"`
+		}
+		if err := m.Decode(&p); err != nil {
+			return channel.ErrorReply(map[string]string{"reason": "bad live_patch"}), nil
+		}
+		return lc.handlePatch(p.URL)
+	case "cids_will_destroy":
+		return channel.Ok(nil), nil
+	case "cids_destroyed":
+		var p struct {
+			CIDs []int `json:"cids"`
+		}
+		_ = m.Decode(&p)
+		if p.CIDs == nil {
+			p.CIDs = []int{}
+		}
+		return channel.Ok(map[string]any{"cids": p.CIDs}), nil
+	}
+	return channel.ErrorReply(map[string]string{"reason": "unknown message " + m.Event}), nil
+}
+
+func (lc *liveChannel) handleEvent(c *channel.Context, p eventPayload) (*channel.Reply, error) {
+	if name, ok := strings.CutPrefix(p.Event, "lv:"); ok {
+		if name != "clear-flash" {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownEvent, p.Event)
+		}
+		var v map[string]any
+		_ = json.Unmarshal(p.Value, &v)
+		key, _ := v["key"].(string)
+		lc.sock.ClearFlash(key)
+		return lc.afterCallback(c, true)
+	}
+	e, err := decodeEvent(p)
+	if err != nil {
+		return channel.ErrorReply(map[string]string{"reason": err.Error()}), nil
+	}
+	h, ok := lc.view.(EventHandler)
+	if !ok {
+		return nil, fmt.Errorf("live: view at %s handles no events (got %q)", lc.route.pattern, p.Event)
+	}
+	if err := h.HandleEvent(lc.sock, e); err != nil {
+		return nil, err
+	}
+	return lc.afterCallback(c, true)
+}
+
+// decodeEvent turns the client's event payload into an Event.
+func decodeEvent(p eventPayload) (Event, error) {
+	e := Event{Name: p.Event, Type: p.Type, Raw: p.Value}
+	if p.Type == "form" {
+		var encoded string
+		if err := json.Unmarshal(p.Value, &encoded); err != nil {
+			return e, fmt.Errorf("%w: form value is not a string", ErrBadForm)
+		}
+		form, err := DecodeForm(encoded)
+		if err != nil {
+			return e, err
+		}
+		for k, v := range p.Meta {
+			if k == "_target" {
+				t, _ := v.(string)
+				e.Target = targetPath(t)
+				continue
+			}
+			form[k] = v
+		}
+		e.Params = form
+		return e, nil
+	}
+	var obj map[string]any
+	if len(p.Value) > 0 && json.Unmarshal(p.Value, &obj) == nil {
+		e.Params = obj
+	} else {
+		e.Params = map[string]any{}
+	}
+	return e, nil
+}
+
+func (lc *liveChannel) handlePatch(raw string) (*channel.Reply, error) {
+	uri, err := url.Parse(raw)
+	if err != nil {
+		return channel.ErrorReply(map[string]string{"reason": "bad url"}), nil
+	}
+	rt, pathParams := lc.srv.match(uri.Path)
+	if rt != lc.route {
+		return channel.Ok(map[string]any{"link_redirect": true}), nil
+	}
+	lc.sock.uri = uri
+	if ph, ok := lc.view.(ParamsHandler); ok {
+		if err := ph.HandleParams(lc.sock, mergeParams(pathParams, uri.Query()), uri); err != nil {
+			return nil, err
+		}
+	}
+	return lc.afterCallback(nil, true)
+}
+
+// afterCallback renders and answers: for an event, the reply carries the
+// diff and any navigation; for a server message, the diff is pushed.
+func (lc *liveChannel) afterCallback(c *channel.Context, reply bool) (*channel.Reply, error) {
+	nav := lc.sock.nav
+	lc.sock.nav = navigation{}
+	if nav.kind == navPatch {
+		// Phoenix order: the URL change, then the params handler, then
+		// the diff for the new params.
+		if err := lc.sock.ch.Push("live_patch", map[string]string{"to": nav.to, "kind": kindOf(nav)}); err != nil {
+			return nil, err
+		}
+		if u, err := url.Parse(nav.to); err == nil {
+			abs := lc.sock.uri.ResolveReference(u)
+			lc.sock.uri = abs
+			if ph, ok := lc.view.(ParamsHandler); ok {
+				_, pathParams := lc.srv.match(abs.Path)
+				if err := ph.HandleParams(lc.sock, mergeParams(pathParams, abs.Query()), abs); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	d, err := lc.render()
+	if err != nil {
+		return nil, err
+	}
+	if reply {
+		resp := map[string]any{}
+		if d != nil {
+			resp["diff"] = json.RawMessage(d)
+		}
+		switch nav.kind {
+		case navRedirect:
+			resp["redirect"] = lc.navTarget(nav)
+		case navNavigate:
+			resp["live_redirect"] = lc.navTarget(nav)
+		}
+		return channel.Ok(resp), nil
+	}
+	if d != nil {
+		if err := lc.sock.ch.Push("diff", json.RawMessage(d)); err != nil {
+			return nil, err
+		}
+	}
+	switch nav.kind {
+	case navRedirect:
+		return nil, lc.sock.ch.Push("redirect", lc.navTarget(nav))
+	case navNavigate:
+		return nil, lc.sock.ch.Push("live_redirect", lc.navTarget(nav))
+	}
+	return nil, nil
+}
+
+// HandleInfo passes server messages to the view and pushes the diff.
+func (lc *liveChannel) HandleInfo(c *channel.Context, msg any) error {
+	h, ok := lc.view.(InfoHandler)
+	if !ok {
+		return nil
+	}
+	if err := h.HandleInfo(lc.sock, msg); err != nil {
+		return err
+	}
+	_, err := lc.afterCallback(c, false)
+	return err
+}
+
+// Terminate tells the view.
+func (lc *liveChannel) Terminate(c *channel.Context, reason error) {
+	if t, ok := lc.view.(Terminator); ok && lc.sock != nil {
+		t.Terminate(lc.sock, reason)
+	}
+}

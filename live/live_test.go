@@ -1,0 +1,267 @@
+package live_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/livetest"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// counter is a view built on hand-made trees: statics shared across
+// renders, two dynamics.
+type counter struct{ n int }
+
+var counterStatics = []string{`<div><h1>Count: `, `</h1><button phx-click="inc">+</button><p>`, `</p></div>`}
+
+func (c *counter) Mount(s *live.Socket, params url.Values) error {
+	c.n, _ = strconv.Atoi(params.Get("start"))
+	s.Assign("n", c.n)
+	s.SetTitle("Counter")
+	if params.Get("boom") == "mount" && s.Connected() {
+		return errors.New("mount failed on purpose")
+	}
+	return nil
+}
+
+func (c *counter) Render(s *live.Socket) (*diff.Node, error) {
+	return diff.NewNode(counterStatics, diff.Text(strconv.Itoa(c.n)), diff.Text(s.Flash()["info"])), nil
+}
+
+func (c *counter) HandleEvent(s *live.Socket, e live.Event) error {
+	switch e.Name {
+	case "inc":
+		by, err := e.Int("by")
+		if err != nil {
+			by = 1
+		}
+		c.n += by
+		s.Assign("n", c.n)
+	case "save":
+		name, _ := e.Map("user")["name"].(string)
+		s.PutFlash("info", "saved "+name+" from "+strings.Join(e.Target, "."))
+	case "hook":
+		s.Reply(map[string]int{"n": c.n})
+		s.PushEvent("highlight", map[string]string{"id": "x"})
+	case "later":
+		s.SendAfter(time.Millisecond, "tick")
+	case "go":
+		s.PushPatch("/counter?start=50", false)
+	case "leave":
+		s.PushNavigate("/other", false)
+	case "boom":
+		panic("event handler panic")
+	}
+	return nil
+}
+
+func (c *counter) HandleInfo(s *live.Socket, msg any) error {
+	if msg == "tick" {
+		c.n = 100
+		s.Assign("n", c.n)
+	}
+	return nil
+}
+
+func (c *counter) HandleParams(s *live.Socket, params url.Values, _ *url.URL) error {
+	if v := params.Get("start"); v != "" {
+		c.n, _ = strconv.Atoi(v)
+		s.Assign("n", c.n)
+	}
+	return nil
+}
+
+type other struct{}
+
+func (other) Mount(*live.Socket, url.Values) error { return nil }
+func (other) Render(*live.Socket) (*diff.Node, error) {
+	return diff.NewNode([]string{"<p>other</p>"}), nil
+}
+
+func newServer(t *testing.T) *live.Server {
+	t.Helper()
+	l, err := live.New(live.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Handle("/counter", func() live.View { return &counter{} })
+	l.Handle("/other", func() live.View { return other{} })
+	admin := l.Group("admin", live.GroupOptions{Authorize: func(r *http.Request) (map[string]any, error) {
+		if r.URL.Query().Get("key") != "k" {
+			return nil, errors.New("no key")
+		}
+		return map[string]any{"role": "admin"}, nil
+	}})
+	admin.Handle("/admin/counter", func() live.View { return &counter{} })
+	return l
+}
+
+func TestDeadRenderAndJoin(t *testing.T) {
+	v := livetest.Mount(t, newServer(t), "/counter?start=5")
+	for _, want := range []string{`data-phx-main`, `<meta name="csrf-token"`, `<title>Counter</title>`, `Count: 5</h1>`} {
+		if !strings.Contains(v.DeadHTML, want) {
+			t.Errorf("dead render lacks %q", want)
+		}
+	}
+	if got := v.HTML(t); !strings.Contains(got, "Count: 5</h1>") {
+		t.Fatalf("joined HTML %s", got)
+	}
+	resp := v.Click(t, "inc", map[string]any{"by": "2"})
+	if string(resp) != `{"diff":{"0":"7"}}` {
+		t.Fatalf("click reply %s: only the changed dynamic must travel", resp)
+	}
+	if !strings.Contains(v.HTML(t), "Count: 7</h1>") {
+		t.Fatalf("after click %s", v.HTML(t))
+	}
+	if resp := v.Click(t, "nothing", nil); string(resp) != `{}` {
+		t.Fatalf("no-op reply %s", resp)
+	}
+}
+
+func TestFormsHooksInfo(t *testing.T) {
+	v := livetest.Mount(t, newServer(t), "/counter")
+	v.Change(t, "save", url.Values{"user[name]": {"ana"}}, "user[name]")
+	if !strings.Contains(v.HTML(t), "<p>saved ana from user.name</p>") {
+		t.Fatalf("form event: %s", v.HTML(t))
+	}
+	if r := v.Hook(t, "hook", map[string]any{"any": "payload"}); string(r) != `{"n":0}` {
+		t.Fatalf("hook reply %s", r)
+	}
+	if ev := v.Events(); len(ev) != 1 || ev[0].Name != "highlight" {
+		t.Fatalf("push events %+v", ev)
+	}
+	v.Click(t, "later", nil)
+	v.WaitFor(t, "the timer's diff", func(h string) bool { return strings.Contains(h, "Count: 100") })
+	v.Click(t, "lv:clear-flash", map[string]any{"key": "info"})
+	if strings.Contains(v.HTML(t), "saved") {
+		t.Fatalf("flash not cleared: %s", v.HTML(t))
+	}
+}
+
+func TestNavigation(t *testing.T) {
+	v := livetest.Mount(t, newServer(t), "/counter")
+	v.Click(t, "go", nil)
+	if nav := v.Navigations(); len(nav) != 1 || nav[0] != (livetest.Navigation{Kind: "live_patch", To: "/counter?start=50"}) {
+		t.Fatalf("navigations %+v", nav)
+	}
+	if !strings.Contains(v.HTML(t), "Count: 50") {
+		t.Fatalf("after push_patch %s", v.HTML(t))
+	}
+	v.Patch(t, "/counter?start=9")
+	if !strings.Contains(v.HTML(t), "Count: 9") {
+		t.Fatalf("after live_patch %s", v.HTML(t))
+	}
+	if r := v.Patch(t, "/other"); string(r) != `{"link_redirect":true}` {
+		t.Fatalf("patch to another view: %s", r)
+	}
+	v.Click(t, "leave", nil)
+	if nav := v.Navigations(); nav[len(nav)-1] != (livetest.Navigation{Kind: "live_redirect", To: "/other"}) {
+		t.Fatalf("navigations %+v", nav)
+	}
+}
+
+func pageToken(t *testing.T, l *live.Server, re string) (string, *http.Response) {
+	t.Helper()
+	resp := livetest.DeadRender(t, l, "/counter")
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(re).FindStringSubmatch(string(html))
+	if m == nil {
+		t.Fatalf("no %s in the dead render", re)
+	}
+	return m[1], resp
+}
+
+func TestJoinRefusals(t *testing.T) {
+	l := newServer(t)
+	stranger, err := live.New(live.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger.Handle("/counter", func() live.View { return &counter{} })
+	foreignSession, _ := pageToken(t, stranger, `data-phx-session="([^"]*)"`)
+
+	tests := []struct {
+		name, path string
+		edit       func(p map[string]any)
+		want       string
+	}{
+		{"forged session", "/counter", func(p map[string]any) { p["session"] = p["session"].(string) + "x" }, `{"reason":"stale"}`},
+		{"session of another server", "/counter", func(p map[string]any) { p["session"] = foreignSession }, `{"reason":"stale"}`},
+		{"session token as static token", "/counter", func(p map[string]any) { p["static"] = p["session"] }, `{"reason":"stale"}`},
+		{"url of another view", "/counter", func(p map[string]any) { p["url"] = "http://parley.test/other" }, `{"reason":"stale"}`},
+		{"live navigation out of the group", "/counter", func(p map[string]any) {
+			delete(p, "url")
+			p["redirect"] = "http://parley.test/admin/counter"
+		}, `{"reason":"unauthorized"}`},
+		{"failing mount", "/counter?boom=mount", nil, `{"reason":"join crashed"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, reply := livetest.JoinWith(t, l, tt.path, tt.edit)
+			if reply.Status != "error" || string(reply.Response) != tt.want {
+				t.Fatalf("join: %s %s, want error %s", reply.Status, reply.Response, tt.want)
+			}
+		})
+	}
+	_, reply := livetest.JoinWith(t, l, "/counter", func(p map[string]any) {
+		delete(p, "url")
+		p["redirect"] = "http://parley.test/other"
+	})
+	if reply.Status != "ok" {
+		t.Fatalf("live navigation in the group: %s %s", reply.Status, reply.Response)
+	}
+	resp := livetest.DeadRender(t, l, "/admin/counter")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unauthorized dead render: %d", resp.StatusCode)
+	}
+	if v := livetest.Mount(t, l, "/admin/counter?key=k"); !strings.Contains(v.HTML(t), "Count: 0") {
+		t.Fatalf("admin view %s", v.HTML(t))
+	}
+}
+
+func TestPanicCrashesOnlyTheView(t *testing.T) {
+	l := newServer(t)
+	a := livetest.Mount(t, l, "/counter")
+	b := livetest.Mount(t, l, "/counter")
+	a.Channel().PushAsync(t, "event", map[string]any{"type": "click", "event": "boom", "value": map[string]any{}})
+	if got := string(a.Channel().ExpectPush(t, "phx_error")); got != `{"reason":"channel_crash"}` {
+		t.Fatalf("phx_error %s", got)
+	}
+	b.Click(t, "inc", nil)
+	if !strings.Contains(b.HTML(t), "Count: 1") {
+		t.Fatalf("the other view: %s", b.HTML(t))
+	}
+}
+
+func TestCSRFRequired(t *testing.T) {
+	l := newServer(t)
+	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {"forged"}}, Header: http.Header{}}); !errors.Is(err, live.ErrCSRF) {
+		t.Fatalf("forged CSRF: %v", err)
+	}
+	token, page := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
+	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: http.Header{}}); !errors.Is(err, live.ErrCSRF) {
+		t.Fatalf("token without its cookie: %v", err)
+	}
+	header := http.Header{}
+	for _, c := range page.Cookies() {
+		header.Add("Cookie", c.Name+"="+c.Value)
+	}
+	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: header}); err != nil {
+		t.Fatalf("token with its cookie: %v", err)
+	}
+}

@@ -1,0 +1,394 @@
+package live
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/pubsub"
+)
+
+// Config configures a Server. The zero value works with a random signing
+// key (tokens then die with the process) and the default layout.
+type Config struct {
+	// Keys sign session, static, flash and CSRF tokens; the first signs,
+	// all verify (rotation). Each at least 32 bytes. Default: one random
+	// key.
+	Keys [][]byte
+	// TokenMaxAge bounds the age of session tokens; default 24 h.
+	TokenMaxAge time.Duration
+	// PubSub is what views subscribe on; set by Endpoint.Live by default.
+	PubSub *pubsub.PubSub
+	// Scripts are the module scripts of every page; the default loads
+	// /assets/parley/live.js, which starts the phoenix_live_view client.
+	Scripts []string
+	// SocketPath is where the live socket is mounted; default "/live".
+	SocketPath string
+	Logger     *slog.Logger
+}
+
+// GroupOptions configures a live session: views that share a layout and
+// authorization and may navigate between each other without a page load.
+type GroupOptions struct {
+	// Authorize runs on the dead render; its claims are signed into the
+	// session token and returned by Socket.Session. An error answers 403.
+	Authorize func(r *http.Request) (map[string]any, error)
+	// Layout writes the page around the view; default a minimal page.
+	Layout func(w io.Writer, p *Page) error
+}
+
+// Page is what a layout renders.
+type Page struct {
+	Title     string
+	CSRFToken string
+	// Content is the view container with the rendered view inside.
+	Content template.HTML
+	Scripts []string
+}
+
+// Group is a live session.
+type Group struct {
+	srv  *Server
+	name string
+	opts GroupOptions
+}
+
+// Server routes live views. Build it with [New].
+type Server struct {
+	cfg    Config
+	signer *Signer
+	log    *slog.Logger
+
+	// mu guards routes, groups and cfg.PubSub.
+	mu     sync.RWMutex
+	routes []*route
+	groups map[string]*Group
+}
+
+// New returns a Server.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Keys) == 0 {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		cfg.Keys = [][]byte{k}
+	}
+	if cfg.TokenMaxAge <= 0 {
+		cfg.TokenMaxAge = 24 * time.Hour
+	}
+	if cfg.Scripts == nil {
+		cfg.Scripts = []string{"/assets/parley/live.js"}
+	}
+	if cfg.SocketPath == "" {
+		cfg.SocketPath = "/live"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	signer, err := NewSigner(cfg.TokenMaxAge, cfg.Keys...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, signer: signer, log: cfg.Logger, groups: map[string]*Group{}}
+	s.groups[""] = &Group{srv: s, name: "", opts: GroupOptions{}}
+	return s, nil
+}
+
+// SetPubSub sets the PubSub if none was configured (Endpoint.Live does).
+func (s *Server) SetPubSub(ps *pubsub.PubSub) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.PubSub == nil {
+		s.cfg.PubSub = ps
+	}
+}
+
+// PubSub returns the PubSub views subscribe on, creating an in-process one
+// if none was set.
+func (s *Server) PubSub() *pubsub.PubSub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.PubSub == nil {
+		ps, err := pubsub.New(pubsub.Config{Logger: s.log})
+		if err == nil {
+			s.cfg.PubSub = ps
+		}
+	}
+	return s.cfg.PubSub
+}
+
+// SocketPath returns the path of the live socket.
+func (s *Server) SocketPath() string { return s.cfg.SocketPath }
+
+// Group returns the live session called name, creating it with opts.
+func (s *Server) Group(name string, opts GroupOptions) *Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := &Group{srv: s, name: name, opts: opts}
+	s.groups[name] = g
+	return g
+}
+
+// Handle routes pattern to views made by newView in the default group.
+func (s *Server) Handle(pattern string, newView func() View) {
+	s.mu.RLock()
+	g := s.groups[""]
+	s.mu.RUnlock()
+	g.Handle(pattern, newView)
+}
+
+// Handle routes pattern ("/products/{sku}") to views made by newView. It
+// panics on a malformed pattern, a programming error.
+func (g *Group) Handle(pattern string, newView func() View) {
+	segs, err := parsePattern(pattern)
+	if err != nil {
+		panic(err)
+	}
+	g.srv.mu.Lock()
+	defer g.srv.mu.Unlock()
+	g.srv.routes = append(g.srv.routes, &route{pattern: pattern, segs: segs, group: g, new: newView})
+}
+
+// Patterns returns the route patterns, for mounting on an HTTP mux.
+func (s *Server) Patterns() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = r.pattern
+	}
+	return out
+}
+
+func (s *Server) match(path string) (*route, url.Values) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.routes {
+		if p, ok := r.match(path); ok {
+			return r, p
+		}
+	}
+	return nil, nil
+}
+
+// sessionClaims is what the session token carries.
+type sessionClaims struct {
+	ID      string         `json:"id"`
+	View    string         `json:"view"`
+	Group   string         `json:"group"`
+	Session map[string]any `json:"session,omitempty"`
+}
+
+type staticClaims struct {
+	ID    string            `json:"id"`
+	Flash map[string]string `json:"flash,omitempty"`
+}
+
+const (
+	purposeSession = "live-session"
+	purposeStatic  = "live-static"
+	purposeFlash   = "live-flash"
+	purposeCSRF    = "live-csrf"
+	csrfCookie     = "_parley_csrf"
+	flashCookie    = "__phoenix_flash__"
+)
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ServeHTTP performs the dead render of the view routed at r's path.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, pathParams := s.match(r.URL.Path)
+	if rt == nil {
+		http.NotFound(w, r)
+		return
+	}
+	var claims map[string]any
+	if auth := rt.group.opts.Authorize; auth != nil {
+		c, err := auth(r)
+		if err != nil {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		claims = c
+	}
+	csrf := s.csrfSecret(w, r)
+	flash := s.takeFlashCookie(w, r)
+	params := mergeParams(pathParams, r.URL.Query())
+	uri := absoluteURL(r)
+	sock := &Socket{
+		id: "phx-" + randomID(12), srv: s, uri: uri, session: claims, ctx: r.Context(),
+		assigns: map[string]any{"flash": flash}, changed: map[string]bool{}, flash: flash,
+	}
+	view := rt.new()
+	if err := s.mountView(view, sock, params); err != nil {
+		s.log.Error("live: dead render mount failed", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	if sock.nav.kind == navRedirect || sock.nav.kind == navNavigate || sock.nav.kind == navPatch {
+		http.Redirect(w, r, sock.nav.to, http.StatusFound)
+		return
+	}
+	tree, err := view.Render(sock)
+	if err != nil {
+		s.log.Error("live: dead render failed", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	inner, err := diff.HTML(tree)
+	if err != nil {
+		s.log.Error("live: dead render html failed", "path", r.URL.Path, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	session, err1 := s.signer.Sign(purposeSession, sessionClaims{ID: sock.id, View: rt.pattern, Group: rt.group.name, Session: claims})
+	static, err2 := s.signer.Sign(purposeStatic, staticClaims{ID: sock.id, Flash: flash})
+	csrfToken, err3 := s.signer.Sign(purposeCSRF, csrf)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var b strings.Builder
+	b.WriteString(`<div id="`)
+	b.WriteString(sock.id)
+	b.WriteString(`" data-phx-main data-phx-session="`)
+	b.WriteString(template.HTMLEscapeString(session))
+	b.WriteString(`" data-phx-static="`)
+	b.WriteString(template.HTMLEscapeString(static))
+	b.WriteString(`">`)
+	b.WriteString(inner)
+	b.WriteString(`</div>`)
+	page := &Page{CSRFToken: csrfToken, Content: template.HTML(b.String()), Scripts: s.cfg.Scripts}
+	if sock.title != nil {
+		page.Title = *sock.title
+	}
+	layout := rt.group.opts.Layout
+	if layout == nil {
+		layout = DefaultLayout
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if err := layout(w, page); err != nil {
+		s.log.Error("live: layout failed", "path", r.URL.Path, "err", err)
+	}
+}
+
+func (s *Server) mountView(v View, sock *Socket, params url.Values) error {
+	if err := v.Mount(sock, params); err != nil {
+		return fmt.Errorf("live: mount: %w", err)
+	}
+	if ph, ok := v.(ParamsHandler); ok && sock.nav.kind == navNone {
+		if err := ph.HandleParams(sock, params, sock.uri); err != nil {
+			return fmt.Errorf("live: handle params: %w", err)
+		}
+	}
+	return nil
+}
+
+func mergeParams(path, query url.Values) url.Values {
+	out := maps.Clone(query)
+	if out == nil {
+		out = url.Values{}
+	}
+	for k, v := range path {
+		out[k] = v
+	}
+	return out
+}
+
+func absoluteURL(r *http.Request) *url.URL {
+	u := *r.URL
+	u.Host = r.Host
+	u.Scheme = "http"
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
+}
+
+// csrfSecret returns the CSRF secret of the browser, setting its cookie on
+// first visit.
+func (s *Server) csrfSecret(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 22 {
+		return c.Value
+	}
+	v := randomID(24)
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	return v
+}
+
+// takeFlashCookie reads and deletes the flash a redirect carried.
+func (s *Server) takeFlashCookie(w http.ResponseWriter, r *http.Request) map[string]string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1})
+	var flash map[string]string
+	if err := s.signer.Verify(purposeFlash, c.Value, &flash); err != nil {
+		return nil
+	}
+	return flash
+}
+
+// ErrCSRF refuses a live socket whose CSRF token does not match the
+// browser's cookie.
+var ErrCSRF = errors.New("live: invalid CSRF token")
+
+// Connect is the live socket's connect hook: the _csrf_token param must
+// be the token of the browser's CSRF cookie.
+func (s *Server) Connect(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
+	var secret string
+	if err := s.signer.Verify(purposeCSRF, info.Params.Get("_csrf_token"), &secret); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCSRF, err)
+	}
+	req := http.Request{Header: info.Header}
+	c, err := req.Cookie(csrfCookie)
+	if err != nil || c.Value != secret {
+		return nil, ErrCSRF
+	}
+	return map[string]any{}, nil
+}
+
+// Register routes the "lv:*" topics of a socket's router to views.
+func (s *Server) Register(r *channel.Router) {
+	r.Handle("lv:*", func() channel.Channel { return &liveChannel{srv: s} })
+}
+
+var defaultLayout = template.Must(template.New("layout").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="{{.CSRFToken}}">
+<title>{{.Title}}</title>
+<link rel="icon" href="/favicon.svg">
+{{range .Scripts}}<script type="module" src="{{.}}"></script>
+{{end}}</head>
+<body>
+{{.Content}}
+</body>
+</html>
+`))
+
+// DefaultLayout is a minimal page: CSRF meta, title, the scripts, the view.
+func DefaultLayout(w io.Writer, p *Page) error {
+	return defaultLayout.Execute(w, p)
+}
