@@ -6,9 +6,11 @@ package demo
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/examples/counter"
 	"github.com/parley-go/parley/examples/lobby"
+	"github.com/parley-go/parley/live"
 )
 
 // Config configures the demo.
@@ -43,6 +47,7 @@ type App struct {
 // Apps lists the demo apps.
 var apps = []App{
 	{"/lobby", "Lobby", "A broadcast chat: pick a name and talk in a room."},
+	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire."},
 }
 
 // New builds the demo Endpoint.
@@ -80,12 +85,35 @@ func New(cfg Config) (*parley.Endpoint, error) {
 	}
 	ep.Handle("GET /assets/phoenix/", http.StripPrefix("/assets/phoenix/",
 		http.FileServer(http.Dir(filepath.Join(cfg.NodeModules, "phoenix", "priv", "static")))))
+	ep.Handle("GET /assets/phoenix_live_view/", http.StripPrefix("/assets/phoenix_live_view/",
+		http.FileServer(http.Dir(filepath.Join(cfg.NodeModules, "phoenix_live_view", "priv", "static")))))
+	ep.Handle("GET /assets/parley/", http.StripPrefix("/assets/parley/", http.FileServerFS(mustSub(assets, "assets"))))
+
+	lv, err := live.New(live.Config{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	counter.Register(lv)
+	if err := ep.Live(lv); err != nil {
+		return nil, err
+	}
 	ep.Handle("/lobby", lobby.Page())
 	ep.Handle("/lobby/", lobby.Page())
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
 	ep.Handle("GET /favicon.ico", http.HandlerFunc(favicon))
 	ep.Handle("GET /favicon.svg", http.HandlerFunc(favicon))
 	return ep, nil
+}
+
+//go:embed assets
+var assets embed.FS
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
 }
 
 // Connect is the demo socket's connect hook: it keeps the "username" and
