@@ -104,6 +104,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		return nil, fmt.Errorf("live: render: %w", err)
 	}
 	lc.prev = tree
+	lc.sock.rendered = true
 	full = diff.Envelope(full, lc.takeMessage())
 	clear(lc.sock.changed)
 	reply := map[string]any{"rendered": json.RawMessage(full), "liveview_version": ClientVersion}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/render"
 	"github.com/parley-go/parley/pubsub"
 )
 
@@ -143,6 +144,9 @@ type Socket struct {
 
 	assigns map[string]any
 	changed map[string]bool
+	// rendered is false until the first render of this mount was sent:
+	// that render must be complete.
+	rendered bool
 
 	title  *string
 	events []diff.Event
@@ -185,6 +189,20 @@ func (s *Socket) Assigns() map[string]any { return s.assigns }
 // Changed returns the assigns changed since the last render; nil means
 // "everything" (the first render of a mount).
 func (s *Socket) Changed() map[string]bool { return s.changed }
+
+// RenderTemplate renders t with the assigns. After the first render of a
+// mount, only the dynamics that read a changed assign are evaluated; the
+// others are sent as unchanged.
+func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+	var changes render.Changes
+	if s.rendered {
+		changes = make(render.Changes, len(s.changed))
+		for k := range s.changed {
+			changes[k] = struct{}{}
+		}
+	}
+	return t.Render(s.assigns, changes)
+}
 
 // SetTitle changes the page title.
 func (s *Socket) SetTitle(title string) { s.title = &title }

@@ -24,12 +24,12 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ep, err := demo.New(demo.Config{DataDir: *data, NodeModules: *nodeModules, Logger: logger})
+	d, err := demo.New(demo.Config{DataDir: *data, NodeModules: *nodeModules, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "parley-demo:", err)
 		os.Exit(1)
 	}
-	err = demo.Serve(ctx, *addr, ep, func(line string) {
+	err = demo.Serve(ctx, *addr, d, func(line string) {
 		fmt.Println(line)
 		logger.Info("parley-demo: open the apps at " + line[len("PARLEY_LISTENING "):])
 	})

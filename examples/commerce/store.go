@@ -76,7 +76,7 @@ type Store struct {
 // Seed products; scarce ones have stock 1 to 3.
 var seed = []Product{
 	{SKU: "scarce-scarf", Name: "Scarce scarf", Description: "Hand-knitted, one of a kind run.", PriceCents: 4900, Stock: 1},
-	{SKU: "rare-raincoat", Name: "Rare raincoat", Description: "Waxed cotton; only a few were made.", PriceCents: 12900, Stock: 2},
+	{SKU: "rare-raincoat", Name: "Rare raincoat", Description: "Waxed cotton; only a few were made.", PriceCents: 12900, Stock: 1},
 	{SKU: "limited-lamp", Name: "Limited lamp", Description: "Brass desk lamp, small batch.", PriceCents: 8900, Stock: 3},
 	{SKU: "plenty-pens", Name: "Plenty of pens", Description: "A box of ten pens.", PriceCents: 900, Stock: 500},
 }
@@ -145,10 +145,13 @@ func (s *Store) ExpireHolds(ctx context.Context) ([]string, error) {
 	return skus, err
 }
 
-func product(ctx context.Context, tx *sql.Tx, sku string) (Product, error) {
+// product reads a product; holds past their time count as gone (only
+// ExpireHolds deletes them, so that every expiry is announced).
+func (s *Store) product(ctx context.Context, tx *sql.Tx, sku string) (Product, error) {
 	var p Product
 	err := tx.QueryRowContext(ctx, `SELECT sku, name, description, price_cents, stock,
-		(SELECT count(*) FROM holds WHERE holds.sku = products.sku) FROM products WHERE sku = ?`, sku).
+		(SELECT count(*) FROM holds WHERE holds.sku = products.sku AND expires_at > ?) FROM products WHERE sku = ?`,
+		s.now().UnixMilli(), sku).
 		Scan(&p.SKU, &p.Name, &p.Description, &p.PriceCents, &p.Stock, &p.Held)
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, ErrNotFound
@@ -160,11 +163,8 @@ func product(ctx context.Context, tx *sql.Tx, sku string) (Product, error) {
 func (s *Store) Product(ctx context.Context, sku string) (Product, error) {
 	var p Product
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expire(ctx, tx); err != nil {
-			return err
-		}
 		var err error
-		p, err = product(ctx, tx, sku)
+		p, err = s.product(ctx, tx, sku)
 		return err
 	})
 	return p, err
@@ -189,7 +189,7 @@ func (s *Store) Products(ctx context.Context) ([]Product, error) {
 		}
 		rows.Close()
 		for _, sku := range skus {
-			p, err := product(ctx, tx, sku)
+			p, err := s.product(ctx, tx, sku)
 			if err != nil {
 				return err
 			}
@@ -243,15 +243,13 @@ func (s *Store) HoldsOf(ctx context.Context, userID string) ([]Hold, error) {
 func (s *Store) Reserve(ctx context.Context, sku, userID, userName string) (Hold, error) {
 	var h Hold
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expire(ctx, tx); err != nil {
-			return err
-		}
-		p, err := product(ctx, tx, sku)
+		p, err := s.product(ctx, tx, sku)
 		if err != nil {
 			return err
 		}
 		var ms int64
-		err = tx.QueryRowContext(ctx, `SELECT expires_at FROM holds WHERE sku = ? AND user_id = ?`, sku, userID).Scan(&ms)
+		err = tx.QueryRowContext(ctx, `SELECT expires_at FROM holds WHERE sku = ? AND user_id = ? AND expires_at > ?`,
+			sku, userID, s.now().UnixMilli()).Scan(&ms)
 		if err == nil {
 			h = Hold{SKU: sku, UserID: userID, UserName: userName, ExpiresAt: time.UnixMilli(ms)}
 			return nil
@@ -266,7 +264,8 @@ func (s *Store) Reserve(ctx context.Context, sku, userID, userName string) (Hold
 			return ErrHeld
 		}
 		h = Hold{SKU: sku, UserID: userID, UserName: userName, ExpiresAt: s.now().Add(s.ttl)}
-		_, err = tx.ExecContext(ctx, `INSERT INTO holds (sku, user_id, user_name, expires_at) VALUES (?, ?, ?, ?)`,
+		// REPLACE: the user's own expired hold may still be there.
+		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO holds (sku, user_id, user_name, expires_at) VALUES (?, ?, ?, ?)`,
 			sku, userID, userName, h.ExpiresAt.UnixMilli())
 		return err
 	})
@@ -284,10 +283,7 @@ func (s *Store) Release(ctx context.Context, sku, userID string) error {
 // Checkout buys the unit the user holds.
 func (s *Store) Checkout(ctx context.Context, sku, userID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expire(ctx, tx); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM holds WHERE sku = ? AND user_id = ?`, sku, userID)
+		res, err := tx.ExecContext(ctx, `DELETE FROM holds WHERE sku = ? AND user_id = ? AND expires_at > ?`, sku, userID, s.now().UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -306,7 +302,7 @@ func (s *Store) Checkout(ctx context.Context, sku, userID string) error {
 // NaiveAdd puts sku in the naive cart: no reservation, always allowed.
 func (s *Store) NaiveAdd(ctx context.Context, sku, userID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := product(ctx, tx, sku); err != nil {
+		if _, err := s.product(ctx, tx, sku); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO naive_cart (sku, user_id) VALUES (?, ?)`, sku, userID)
@@ -325,9 +321,6 @@ func (s *Store) InNaiveCart(ctx context.Context, sku, userID string) (bool, erro
 // dead end the talk criticises, found out only at checkout.
 func (s *Store) NaiveCheckout(ctx context.Context, sku, userID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.expire(ctx, tx); err != nil {
-			return err
-		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM naive_cart WHERE sku = ? AND user_id = ?`, sku, userID)
 		if err != nil {
 			return err
@@ -335,7 +328,7 @@ func (s *Store) NaiveCheckout(ctx context.Context, sku, userID string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrNotInCart
 		}
-		p, err := product(ctx, tx, sku)
+		p, err := s.product(ctx, tx, sku)
 		if err != nil {
 			return err
 		}

@@ -107,10 +107,10 @@ func TestNoOversell(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			u := fmt.Sprint("u", i)
-			if _, err := s.Reserve(ctx, "rare-raincoat", u, u); err != nil {
+			if _, err := s.Reserve(ctx, "limited-lamp", u, u); err != nil {
 				return
 			}
-			if err := s.Checkout(ctx, "rare-raincoat", u); err == nil {
+			if err := s.Checkout(ctx, "limited-lamp", u); err == nil {
 				mu.Lock()
 				won++
 				mu.Unlock()
@@ -118,9 +118,9 @@ func TestNoOversell(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	p, _ := s.Product(ctx, "rare-raincoat")
-	orders, _ := s.Orders(ctx, "rare-raincoat")
-	if won != 2 || orders != 2 || p.Stock != 0 {
-		t.Fatalf("won %d, orders %d, stock %d: want exactly the 2 units sold", won, orders, p.Stock)
+	p, _ := s.Product(ctx, "limited-lamp")
+	orders, _ := s.Orders(ctx, "limited-lamp")
+	if won != 3 || orders != 3 || p.Stock != 0 {
+		t.Fatalf("won %d, orders %d, stock %d: want exactly the 3 units sold", won, orders, p.Stock)
 	}
 }

@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
 	"github.com/parley-go/parley/examples/lobby"
 	"github.com/parley-go/parley/live"
@@ -35,8 +37,25 @@ type Config struct {
 	// Connect, if set, replaces the socket's connect hook (tests).
 	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
 	// ID, if set, replaces the socket id function (tests).
-	ID     func(assigns map[string]any) string
-	Logger *slog.Logger
+	ID func(assigns map[string]any) string
+	// HoldTTL is the commerce cart reservation time; default 2 minutes.
+	HoldTTL time.Duration
+	Logger  *slog.Logger
+}
+
+// Demo is the assembled demo: the Endpoint and the apps behind it.
+type Demo struct {
+	Endpoint *parley.Endpoint
+	closers  []func() error
+}
+
+// Close stops the apps (after the Endpoint has shut down).
+func (d *Demo) Close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // App is one entry of the index page.
@@ -48,10 +67,13 @@ type App struct {
 var apps = []App{
 	{"/lobby", "Lobby", "A broadcast chat: pick a name and talk in a room."},
 	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire."},
+	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout."},
+	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
+	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form (a backend event for every page)."},
 }
 
-// New builds the demo Endpoint.
-func New(cfg Config) (*parley.Endpoint, error) {
+// New builds the demo.
+func New(cfg Config) (*Demo, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -93,8 +115,18 @@ func New(cfg Config) (*parley.Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := &Demo{Endpoint: ep}
 	counter.Register(lv)
+	shop, err := commerce.New(context.Background(), commerce.Config{
+		DataDir: cfg.DataDir, HoldTTL: cfg.HoldTTL, PubSub: ep.PubSub(), Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, shop.Close)
+	shop.Register(lv)
 	if err := ep.Live(lv); err != nil {
+		_ = d.Close()
 		return nil, err
 	}
 	ep.Handle("/lobby", lobby.Page())
@@ -102,7 +134,7 @@ func New(cfg Config) (*parley.Endpoint, error) {
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
 	ep.Handle("GET /favicon.ico", http.HandlerFunc(favicon))
 	ep.Handle("GET /favicon.svg", http.HandlerFunc(favicon))
-	return ep, nil
+	return d, nil
 }
 
 //go:embed assets

@@ -14,7 +14,8 @@ import (
 // Serve listens on addr, prints "PARLEY_LISTENING http://<addr>" through
 // announce once it accepts connections, and serves ep until ctx ends; then
 // it stops accepting, closes every socket with 1012 and waits for them.
-func Serve(ctx context.Context, addr string, ep *parley.Endpoint, announce func(string)) error {
+func Serve(ctx context.Context, addr string, d *Demo, announce func(string)) error {
+	ep := d.Endpoint
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("demo: listen: %w", err)
@@ -32,8 +33,9 @@ func Serve(ctx context.Context, addr string, ep *parley.Endpoint, announce func(
 	defer cancel()
 	httpErr := srv.Shutdown(sctx)
 	epErr := ep.Shutdown(sctx)
+	appErr := d.Close()
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("demo: serve: %w", err)
 	}
-	return errors.Join(httpErr, epErr)
+	return errors.Join(httpErr, epErr, appErr)
 }

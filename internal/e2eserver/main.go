@@ -37,7 +37,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ep, err := demo.New(demo.Config{
+	d, err := demo.New(demo.Config{
 		DataDir: *data,
 		Logger:  logger,
 		Routes:  func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
@@ -52,7 +52,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	if err := demo.Serve(ctx, *addr, ep, func(line string) { fmt.Println(line) }); err != nil {
+	if err := demo.Serve(ctx, *addr, d, func(line string) { fmt.Println(line) }); err != nil {
 		fail(err)
 	}
 }

@@ -1,0 +1,367 @@
+package commerce
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/pubsub"
+)
+
+// user reads the demo's user from the URL (no accounts in the demo).
+func user(s *live.Socket, params url.Values) (id, name string) {
+	id, name = params.Get("user_id"), params.Get("user_name")
+	if id == "" {
+		id = "guest"
+	}
+	if name == "" {
+		name = "Guest " + id
+	}
+	s.Assign("userID", id)
+	s.Assign("userName", name)
+	return id, name
+}
+
+func setMessage(s *live.Socket, kind, msg string) {
+	s.Assign("message", msg)
+	s.Assign("messageKind", kind)
+}
+
+// naiveProduct is the page the talk criticises: stock read once, "Add to
+// cart" always enabled, and the bad news only at checkout.
+type naiveProduct struct {
+	app         *App
+	sku, userID string
+}
+
+func (v *naiveProduct) Mount(s *live.Socket, params url.Values) error {
+	v.sku = params.Get("sku")
+	v.userID, _ = user(s, params)
+	p, err := v.app.store.Product(s.Context(), v.sku)
+	if err != nil {
+		return err
+	}
+	in, err := v.app.store.InNaiveCart(s.Context(), v.sku, v.userID)
+	if err != nil {
+		return err
+	}
+	s.SetTitle(p.Name)
+	s.Assign("product", p)
+	s.Assign("price", price(p.PriceCents))
+	s.Assign("inCart", in)
+	setMessage(s, "", "")
+	return nil
+}
+
+func (v *naiveProduct) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(templates["naive_product"])
+}
+
+func (v *naiveProduct) HandleEvent(s *live.Socket, e live.Event) error {
+	ctx := s.Context()
+	switch e.Name {
+	case "add":
+		if err := v.app.store.NaiveAdd(ctx, v.sku, v.userID); err != nil {
+			setMessage(s, "error", userMessage(err))
+			return nil
+		}
+		s.Assign("inCart", true)
+		setMessage(s, "ok", "Added to your cart.")
+	case "checkout":
+		err := v.app.store.NaiveCheckout(ctx, v.sku, v.userID)
+		s.Assign("inCart", false)
+		if err != nil {
+			setMessage(s, "error", userMessage(err))
+			return nil
+		}
+		v.app.changed(v.sku)
+		setMessage(s, "ok", "Order placed. Thank you!")
+	}
+	return nil
+}
+
+// betterProduct shows live stock, reserves on add, and counts down.
+type betterProduct struct {
+	app                   *App
+	sku, userID, userName string
+	hold                  *Hold
+	cancelTick            func()
+}
+
+type tick struct{}
+
+func (v *betterProduct) Mount(s *live.Socket, params url.Values) error {
+	v.sku = params.Get("sku")
+	v.userID, v.userName = user(s, params)
+	if err := s.Subscribe(Topic(v.sku)); err != nil {
+		return err
+	}
+	setMessage(s, "", "")
+	s.Assign("hold", false)
+	s.Assign("remaining", "")
+	return v.refresh(s)
+}
+
+// refresh reloads the product and the user's hold.
+func (v *betterProduct) refresh(s *live.Socket) error {
+	ctx := s.Context()
+	p, err := v.app.store.Product(ctx, v.sku)
+	if err != nil {
+		return err
+	}
+	h, mine, err := v.app.store.HoldOf(ctx, v.sku, v.userID)
+	if err != nil {
+		return err
+	}
+	s.SetTitle(p.Name)
+	s.Assign("product", p)
+	s.Assign("price", price(p.PriceCents))
+	s.Assign("available", p.Available())
+	s.Assign("soldOut", p.Stock == 0)
+	s.Assign("heldByOthers", !mine && p.Stock > 0 && p.Available() <= 0)
+	if mine {
+		v.hold = &h
+		s.Assign("hold", true)
+		v.updateRemaining(s)
+		if v.cancelTick == nil {
+			v.scheduleTick(s)
+		}
+	} else {
+		if v.hold != nil {
+			s.Assign("hold", false)
+			if time.Until(v.hold.ExpiresAt) <= 0 {
+				// Gone by expiry (the sweeper's news may beat our tick).
+				setMessage(s, "reason", "Your reservation expired; it went back on the shelf.")
+			}
+			v.stopTick()
+		}
+		v.hold = nil
+	}
+	return nil
+}
+
+func (v *betterProduct) updateRemaining(s *live.Socket) {
+	s.Assign("remaining", remaining(time.Until(v.hold.ExpiresAt)))
+}
+
+// scheduleTick wakes the view on the next whole second of the countdown.
+func (v *betterProduct) scheduleTick(s *live.Socket) {
+	if !s.Connected() {
+		return
+	}
+	left := time.Until(v.hold.ExpiresAt)
+	next := left - left.Truncate(time.Second)
+	if next <= 0 {
+		next = time.Second
+	}
+	v.cancelTick = s.SendAfter(next+5*time.Millisecond, tick{})
+}
+
+func (v *betterProduct) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(templates["better_product"])
+}
+
+func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
+	ctx := s.Context()
+	switch e.Name {
+	case "add":
+		if _, err := v.app.store.Reserve(ctx, v.sku, v.userID, v.userName); err != nil {
+			setMessage(s, "error", userMessage(err))
+			return v.refresh(s)
+		}
+		setMessage(s, "ok", fmt.Sprintf("Reserved for you for %s.", remaining(v.app.store.TTL())))
+		v.app.changed(v.sku)
+	case "release":
+		if err := v.app.store.Release(ctx, v.sku, v.userID); err != nil {
+			return err
+		}
+		v.stopTick()
+		setMessage(s, "", "Removed from your cart.")
+		v.app.changed(v.sku)
+	case "checkout":
+		err := v.app.store.Checkout(ctx, v.sku, v.userID)
+		v.stopTick()
+		if err != nil {
+			setMessage(s, "error", userMessage(err))
+		} else {
+			setMessage(s, "ok", "Order placed. Thank you!")
+			v.app.changed(v.sku)
+		}
+	}
+	return v.refresh(s)
+}
+
+func (v *betterProduct) stopTick() {
+	if v.cancelTick != nil {
+		v.cancelTick()
+		v.cancelTick = nil
+	}
+}
+
+func (v *betterProduct) HandleInfo(s *live.Socket, msg any) error {
+	switch m := msg.(type) {
+	case tick:
+		v.cancelTick = nil
+		if v.hold == nil {
+			return nil
+		}
+		if time.Until(v.hold.ExpiresAt) <= 0 {
+			setMessage(s, "reason", "Your reservation expired; it went back on the shelf.")
+			return v.refresh(s)
+		}
+		v.updateRemaining(s)
+		v.scheduleTick(s)
+	case *pubsub.Message:
+		if m.Event == "changed" {
+			return v.refresh(s)
+		}
+	}
+	return nil
+}
+
+// inventory is the small live stock widget with a restock form.
+type inventory struct {
+	app *App
+	sku string
+}
+
+func (v *inventory) Mount(s *live.Socket, params url.Values) error {
+	v.sku = params.Get("sku")
+	if err := s.Subscribe(Topic(v.sku)); err != nil {
+		return err
+	}
+	setMessage(s, "", "")
+	return v.refresh(s)
+}
+
+func (v *inventory) refresh(s *live.Socket) error {
+	p, err := v.app.store.Product(s.Context(), v.sku)
+	if err != nil {
+		return err
+	}
+	s.SetTitle("Inventory: " + p.Name)
+	s.Assign("product", p)
+	return nil
+}
+
+func (v *inventory) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(templates["inventory"])
+}
+
+func (v *inventory) HandleEvent(s *live.Socket, e live.Event) error {
+	if e.Name != "restock" {
+		return nil
+	}
+	n, err := e.Int("n")
+	if err != nil {
+		setMessage(s, "error", "Enter a number of units.")
+		return nil
+	}
+	if err := v.app.store.Restock(s.Context(), v.sku, n); err != nil {
+		setMessage(s, "error", err.Error())
+		return nil
+	}
+	setMessage(s, "ok", fmt.Sprintf("Restocked %d.", n))
+	v.app.changed(v.sku)
+	return v.refresh(s)
+}
+
+func (v *inventory) HandleInfo(s *live.Socket, msg any) error {
+	if m, ok := msg.(*pubsub.Message); ok && m.Event == "changed" {
+		return v.refresh(s)
+	}
+	return nil
+}
+
+// cartLine is one reservation in the cart page.
+type cartLine struct {
+	SKU, Name, Remaining string
+	expires              time.Time
+}
+
+// cart lists the user's reservations with their countdowns.
+type cart struct {
+	app        *App
+	userID     string
+	lines      []cartLine
+	subscribed map[string]bool
+	ticking    bool
+}
+
+func (v *cart) Mount(s *live.Socket, params url.Values) error {
+	v.userID, _ = user(s, params)
+	v.subscribed = map[string]bool{}
+	setMessage(s, "", "")
+	s.SetTitle("Your cart")
+	return v.refresh(s)
+}
+
+func (v *cart) refresh(s *live.Socket) error {
+	holds, err := v.app.store.HoldsOf(s.Context(), v.userID)
+	if err != nil {
+		return err
+	}
+	v.lines = v.lines[:0]
+	for _, h := range holds {
+		p, err := v.app.store.Product(s.Context(), h.SKU)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		v.lines = append(v.lines, cartLine{SKU: h.SKU, Name: p.Name, expires: h.ExpiresAt, Remaining: remaining(time.Until(h.ExpiresAt))})
+		if !v.subscribed[h.SKU] {
+			v.subscribed[h.SKU] = true
+			if err := s.Subscribe(Topic(h.SKU)); err != nil {
+				return err
+			}
+		}
+	}
+	s.Assign("holds", v.lines)
+	if len(v.lines) > 0 && !v.ticking && s.Connected() {
+		v.ticking = true
+		s.SendAfter(time.Second, tick{})
+	}
+	return nil
+}
+
+func (v *cart) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(templates["cart"])
+}
+
+func (v *cart) HandleEvent(s *live.Socket, e live.Event) error {
+	sku := e.String("sku")
+	ctx := s.Context()
+	switch e.Name {
+	case "release":
+		if err := v.app.store.Release(ctx, sku, v.userID); err != nil {
+			return err
+		}
+		setMessage(s, "", "Removed from your cart.")
+	case "checkout":
+		if err := v.app.store.Checkout(ctx, sku, v.userID); err != nil {
+			setMessage(s, "error", userMessage(err))
+		} else {
+			setMessage(s, "ok", "Order placed. Thank you!")
+		}
+	default:
+		return nil
+	}
+	v.app.changed(sku)
+	return v.refresh(s)
+}
+
+func (v *cart) HandleInfo(s *live.Socket, msg any) error {
+	switch m := msg.(type) {
+	case tick:
+		v.ticking = false
+		return v.refresh(s)
+	case *pubsub.Message:
+		if strings.HasPrefix(m.Topic, "inventory:") {
+			return v.refresh(s)
+		}
+	}
+	return nil
+}
