@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/internal/demo"
@@ -25,6 +26,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	data := flag.String("data", "", "data directory (default: a temporary one)")
+	holdTTL := flag.Duration("hold-ttl", 4*time.Second, "commerce cart reservation time")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if *data == "" {
@@ -39,6 +41,7 @@ func main() {
 	defer stop()
 	d, err := demo.New(demo.Config{
 		DataDir: *data,
+		HoldTTL: *holdTTL,
 		Logger:  logger,
 		Routes:  func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
 		Connect: connect,
