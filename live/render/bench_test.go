@@ -1,0 +1,147 @@
+package render
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/parley-go/parley/live/diff"
+)
+
+type benchRow struct {
+	ID   int
+	Name string
+}
+
+type benchPage struct {
+	Title string
+	Rows  []benchRow
+}
+
+const benchPageText = `<main><h1>{{.Title}}</h1><ul>{{range .Rows}}<li id="row-{{.ID}}">{{key .ID}}{{.Name}}</li>{{end}}</ul></main>`
+
+func benchRows(n, edited int) []benchRow {
+	rows := make([]benchRow, n)
+	for i := range rows {
+		rows[i] = benchRow{i, "Row number " + strconv.Itoa(i)}
+		if i == edited {
+			rows[i].Name += " (edited)"
+		}
+	}
+	return rows
+}
+
+func reportDiff(b *testing.B, d []byte) { b.ReportMetric(float64(len(d)), "bytes/diff") }
+
+// A counter click: render with the one changed assign, then diff.
+func BenchmarkRenderDiffCounter(b *testing.B) {
+	tm := Must(New("c").Parse(`<div><h1>Count: {{.Count}}</h1><button phx-click="inc">+</button></div>`))
+	type counter struct{ Count int }
+	prev, err := tm.Render(counter{0}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var d []byte
+	i := 0
+	for b.Loop() {
+		i++
+		next, err := tm.Render(counter{i}, Changed("Count"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d, err = diff.AppendDiff(d[:0], prev, next); err != nil {
+			b.Fatal(err)
+		}
+		prev = next
+	}
+	reportDiff(b, d)
+}
+
+// The title changes on a page that also shows an unchanged 1,000-row list:
+// with change tracking the list is Unchanged, never evaluated or compared.
+func BenchmarkRenderDiffTitleTracked(b *testing.B) {
+	benchTitle(b, Changed("Title"))
+}
+
+// The same without change tracking: the list is rendered and compared.
+func BenchmarkRenderDiffTitleUntracked(b *testing.B) {
+	benchTitle(b, nil)
+}
+
+func benchTitle(b *testing.B, changed Changes) {
+	tm := Must(New("p").Parse(benchPageText))
+	rows := benchRows(1000, -1)
+	prev, err := tm.Render(&benchPage{"Title 0", rows}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var d []byte
+	i := 0
+	for b.Loop() {
+		i++
+		next, err := tm.Render(&benchPage{"Title " + strconv.Itoa(i&1), rows}, changed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d, err = diff.AppendDiff(d[:0], prev, next); err != nil {
+			b.Fatal(err)
+		}
+		prev = next
+	}
+	reportDiff(b, d)
+}
+
+// One row of the 1,000 changed: the list is rendered and compared.
+func BenchmarkRenderDiffOneRow(b *testing.B) {
+	tm := Must(New("p").Parse(benchPageText))
+	variants := [][]benchRow{benchRows(1000, 500), benchRows(1000, 501)}
+	prev, err := tm.Render(&benchPage{"Title", variants[1]}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var d []byte
+	i := 0
+	for b.Loop() {
+		i++
+		next, err := tm.Render(&benchPage{"Title", variants[i&1]}, Changed("Rows"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d, err = diff.AppendDiff(d[:0], prev, next); err != nil {
+			b.Fatal(err)
+		}
+		prev = next
+	}
+	reportDiff(b, d)
+}
+
+// The join: a full render of the page and its 1,000 rows, encoded.
+func BenchmarkRenderFull1000Rows(b *testing.B) {
+	tm := Must(New("p").Parse(benchPageText))
+	data := &benchPage{"Title", benchRows(1000, -1)}
+	var d []byte
+	for b.Loop() {
+		n, err := tm.Render(data, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if d, err = diff.AppendFull(d[:0], n); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportDiff(b, d)
+}
+
+// html/template alone on the same page, for scale.
+func BenchmarkHTMLTemplate1000Rows(b *testing.B) {
+	tm, err := plainTemplate(benchPageText)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := &benchPage{"Title", benchRows(1000, -1)}
+	var buf discardCounter
+	for b.Loop() {
+		if err := tm.Execute(&buf, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+// Package render compiles Go html/template templates into plans of statics
+// and dynamics, and renders them into [diff.Node] trees for the
+// phoenix_live_view client (see package live/diff).
+//
+// Entry points:
+//
+//   - [New], then [Template.Funcs], [Template.Parse] (or [Template.ParseFS],
+//     [Template.ParseFiles], [Template.ParseGlob]) and [Must], exactly as with
+//     html/template.
+//   - [Template.Render]: executes the template with data and returns a tree
+//     whose statics are shared by every render (same slices, same
+//     fingerprints), so [diff.Diff] sends them once and afterwards only the
+//     changed dynamics. Pass the [Changes] since the previous render, or nil
+//     for a full render.
+//
+// # Escaping
+//
+// Escaping is html/template's own. On first use the template set is cloned
+// and escaped by html/template (which inserts its contextual escapers into
+// the parse tree); the escaped trees are then compiled: text nodes become
+// statics, and every other node becomes a hole in the plan. Rendering
+// executes the escaped trees with text/template's executor, with the text
+// nodes replaced by one-byte marker writes: the output writer recognises a
+// marker by the identity of the byte slice it receives (a slice of a private
+// arena that no value printed by a template can alias), never by its content,
+// so no data can forge or hide a boundary. The dynamics are therefore the
+// very bytes html/template writes for each action, and [diff.HTML] of a
+// render equals html/template's output for the same template and data, byte
+// for byte.
+//
+// # Structure
+//
+// Each printing action (and each call of a template that html/template
+// escapes in a non-text context) is a text dynamic. {{if}} and {{with}},
+// including their {{else if}} / {{else with}} chains, are a nested node per
+// branch, each branch with its own statics and fingerprint; a missing
+// {{else}} renders as "". {{range}} is a [diff.Comprehension] whose entries
+// share the statics of the range body; {{range}} ... {{else}} renders the
+// else branch as a nested node when there is nothing to range over.
+// {{template}} and {{block}} are a nested node with the called template's
+// statics, or are inlined into the caller's statics when the called template
+// has no dynamics at all. {{break}} and {{continue}} are supported: a range
+// whose body can break wraps each entry in a nested node so a cut-short
+// iteration can carry shorter statics.
+//
+// # Keys
+//
+// Entries of a range are keyed by their index, unless the range body holds
+// (at its top level) an action {{key EXPR}}: the entry is then keyed by
+// fmt.Sprint(EXPR), so [diff.Diff] can send moves instead of rewriting
+// every later entry. key is a function that every [Template] defines; it
+// prints nothing.
+//
+// # Change tracking
+//
+// Each dynamic of the template being rendered is analysed once: which
+// top-level assigns (fields of the data struct, keys of the data map) it
+// reads, through .X, .X.Y, $.X, variables, with, range and template calls.
+// Render, given the names of the assigns that changed since the previous
+// render, marks the dynamics that read only unchanged assigns as
+// [diff.Unchanged] without evaluating them, also inside the branch of an
+// {{if}} whose conditions did not change. Dynamics that read the whole data
+// (., a method of the data, a variable assigned with =) are always
+// evaluated, and so is everything inside a range body and inside a called
+// template when the call itself must be re-rendered. Functions and methods
+// are assumed to depend only on their receiver and arguments.
+//
+// Concurrency: a Template must be fully parsed before the first Render;
+// after that it is safe for concurrent use by any number of goroutines
+// (each Render uses a private executable copy taken from a pool).
+package render
