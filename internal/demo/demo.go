@@ -22,7 +22,9 @@ import (
 	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
 	"github.com/parley-go/parley/examples/lobby"
+	"github.com/parley-go/parley/examples/party"
 	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/presence"
 )
 
 // Config configures the demo.
@@ -66,6 +68,7 @@ type App struct {
 // Apps lists the demo apps.
 var apps = []App{
 	{"/lobby", "Lobby", "A broadcast chat: pick a name and talk in a room."},
+	{"/party", "Pointing Party", "Ticket estimation with live presence: who is here, who voted, the winner."},
 	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire."},
 	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout."},
 	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
@@ -93,8 +96,25 @@ func New(cfg Config) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := &Demo{Endpoint: ep}
+	tracker, err := presence.New(presence.Config{PubSub: ep.PubSub(), Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return tracker.Close(ctx)
+	})
+	pointing, err := party.New(context.Background(), party.Config{DataDir: cfg.DataDir, Tracker: tracker, Logger: cfg.Logger})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	d.closers = append(d.closers, pointing.Close)
 	router := &channel.Router{}
 	lobby.Register(router)
+	pointing.Register(router)
 	if cfg.Routes != nil {
 		cfg.Routes(router)
 	}
@@ -103,6 +123,7 @@ func New(cfg Config) (*Demo, error) {
 		connect = Connect
 	}
 	if _, err := ep.Socket("/socket", channel.Config{Router: router, Connect: connect, ID: cfg.ID}); err != nil {
+		_ = d.Close()
 		return nil, err
 	}
 	ep.Handle("GET /assets/phoenix/", http.StripPrefix("/assets/phoenix/",
@@ -113,14 +134,15 @@ func New(cfg Config) (*Demo, error) {
 
 	lv, err := live.New(live.Config{Logger: cfg.Logger})
 	if err != nil {
+		_ = d.Close()
 		return nil, err
 	}
-	d := &Demo{Endpoint: ep}
 	counter.Register(lv)
 	shop, err := commerce.New(context.Background(), commerce.Config{
 		DataDir: cfg.DataDir, HoldTTL: cfg.HoldTTL, PubSub: ep.PubSub(), Logger: cfg.Logger,
 	})
 	if err != nil {
+		_ = d.Close()
 		return nil, err
 	}
 	d.closers = append(d.closers, shop.Close)
@@ -131,6 +153,8 @@ func New(cfg Config) (*Demo, error) {
 	}
 	ep.Handle("/lobby", lobby.Page())
 	ep.Handle("/lobby/", lobby.Page())
+	ep.Handle("/party", party.Page())
+	ep.Handle("/party/", party.Page())
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
 	ep.Handle("GET /favicon.ico", http.HandlerFunc(favicon))
 	ep.Handle("GET /favicon.svg", http.HandlerFunc(favicon))

@@ -1,0 +1,196 @@
+package party
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/channeltest"
+	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/presence"
+	"github.com/parley-go/parley/pubsub"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+func TestTally(t *testing.T) {
+	tests := []struct {
+		votes  []int
+		winner int
+		tie    []int
+	}{
+		{[]int{3, 3, 5}, 3, nil},
+		{[]int{8}, 8, nil},
+		{[]int{2, 2}, 2, nil},
+		{[]int{1, 2, 3}, 0, []int{1, 2}},
+		{[]int{5, 5, 3, 3}, 0, []int{3, 5}},
+		{[]int{13, 8, 8, 5, 5}, 0, []int{5, 8}},
+		{[]int{1, 1, 1, 2, 3}, 1, nil},
+	}
+	for _, tt := range tests {
+		w, tie := Tally(tt.votes)
+		if w != tt.winner || !reflect.DeepEqual(tie, tt.tie) {
+			t.Errorf("Tally(%v) = %d, %v; want %d, %v", tt.votes, w, tie, tt.winner, tt.tie)
+		}
+	}
+}
+
+type fixture struct {
+	srv     *channel.Server
+	app     *App
+	tracker *presence.Tracker
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ps, err := pubsub.New(pubsub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := presence.New(presence.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(context.Background(), Config{DataDir: t.TempDir(), Tracker: tracker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &channel.Router{}
+	app.Register(r)
+	srv, err := channel.NewServer(channel.Config{Router: r, PubSub: ps, Logger: slog.New(slog.DiscardHandler),
+		Connect: func(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
+			return map[string]any{"username": info.Params.Get("username")}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		app.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tracker.Close(ctx)
+	})
+	return &fixture{srv: srv, app: app, tracker: tracker}
+}
+
+func (f *fixture) join(t *testing.T, user string) *channeltest.Channel {
+	t.Helper()
+	c := channeltest.Connect(t, f.srv, url.Values{"username": {user}})
+	ch := c.Join(t, "room:r", nil).Ok(t)
+	ch.ExpectFrame(t, "presence_state")
+	return ch
+}
+
+func decode[T any](t *testing.T, raw json.RawMessage) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return v
+}
+
+func TestPointingFlow(t *testing.T) {
+	f := newFixture(t)
+	ana, bo, cy := f.join(t, "ana"), f.join(t, "bo"), f.join(t, "cy")
+	ana.Push(t, "start_pointing", nil).Ok(t)
+	for _, ch := range []*channeltest.Channel{ana, bo, cy} {
+		nc := decode[struct {
+			Card   Card
+			Driver string
+		}](t, ch.ExpectPush(t, "new_card"))
+		if nc.Card.ID != 1 || nc.Driver != "ana" {
+			t.Fatalf("new_card %+v", nc)
+		}
+	}
+	// Three votes with a majority: winner.
+	ana.Push(t, "user_estimated", map[string]int{"points": 3}).Ok(t)
+	bo.Push(t, "user_estimated", map[string]int{"points": 3}).Ok(t)
+	cy.RefuteFrame(t, "winner", 20*time.Millisecond)
+	cy.Push(t, "user_estimated", map[string]int{"points": 5}).Ok(t)
+	for _, ch := range []*channeltest.Channel{ana, bo, cy} {
+		if got := string(ch.ExpectPush(t, "winner")); got != `{"points":3}` {
+			t.Fatalf("winner %s", got)
+		}
+	}
+	// Only the driver deals.
+	if r := bo.Push(t, "next_card", map[string]int{"points": 3}); r.Status != "error" {
+		t.Fatalf("non-driver next_card: %s %s", r.Status, r.Response)
+	}
+	ana.Push(t, "next_card", map[string]int{"points": 3}).Ok(t)
+	for _, ch := range []*channeltest.Channel{ana, bo, cy} {
+		if nc := decode[struct{ Card Card }](t, ch.ExpectPush(t, "new_card")); nc.Card.ID != 2 {
+			t.Fatalf("second card %+v", nc)
+		}
+	}
+	// new_card cleared everybody's points in presence.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		cleared := true
+		for key, p := range f.tracker.List("room:r") {
+			for _, m := range p.Metas {
+				var v struct{ Points *int }
+				_ = m.Decode(&v)
+				if v.Points != nil {
+					cleared = false
+					if time.Now().After(deadline) {
+						t.Fatalf("%s still has points %d after new_card", key, *v.Points)
+					}
+				}
+			}
+		}
+		if cleared {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A split vote: tie of the two most voted, ascending.
+	ana.Push(t, "user_estimated", map[string]int{"points": 8}).Ok(t)
+	bo.Push(t, "user_estimated", map[string]int{"points": 2}).Ok(t)
+	cy.Push(t, "user_estimated", map[string]int{"points": 5}).Ok(t)
+	if got := string(ana.ExpectPush(t, "tie")); got != `{"points":[2,5]}` {
+		t.Fatalf("tie %s", got)
+	}
+	est, err := f.app.Estimates(context.Background(), "r")
+	if err != nil || len(est) != 1 || est[0] != (Estimate{CardID: 1, Points: 3}) {
+		t.Fatalf("saved estimates %v %v", est, err)
+	}
+	if r := ana.Push(t, "user_estimated", map[string]any{"points": "lots"}); r.Status != "error" {
+		t.Fatalf("bad points accepted: %s", r.Response)
+	}
+}
+
+func TestDeckRunsOut(t *testing.T) {
+	f := newFixture(t)
+	ana := f.join(t, "ana")
+	ana.Push(t, "start_pointing", nil).Ok(t)
+	ana.ExpectPush(t, "new_card")
+	for i := 1; i < len(Deck()); i++ {
+		ana.Push(t, "next_card", map[string]int{"points": i}).Ok(t)
+		ana.ExpectPush(t, "new_card")
+	}
+	ana.Push(t, "next_card", map[string]int{"points": 1}).Ok(t)
+	ana.ExpectPush(t, "cards_done")
+	est, _ := f.app.Estimates(context.Background(), "r")
+	if len(est) != len(Deck()) {
+		t.Fatalf("%d estimates saved, want %d", len(est), len(Deck()))
+	}
+	// Restarting after the deck is done deals nothing.
+	f.join(t, "bo")
+	ana.Push(t, "start_pointing", nil).Ok(t)
+	ana.ExpectPush(t, "cards_done")
+}
+
+func TestJoinWithoutUsernameRefused(t *testing.T) {
+	f := newFixture(t)
+	c := channeltest.Connect(t, f.srv, url.Values{})
+	j := c.Join(t, "room:r", nil)
+	if j.Reply.Status != "error" || string(j.Reply.Response) != `{"reason":"username required"}` {
+		t.Fatalf("join %s %s", j.Reply.Status, j.Reply.Response)
+	}
+}
