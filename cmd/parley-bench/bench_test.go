@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-go/parley/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// buildBench builds this command into a temporary directory.
+func buildBench(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs processes")
+	}
+	bin := filepath.Join(t.TempDir(), "parley-bench")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runBench runs the binary with args (bounded by 60 s) and decodes its
+// PARLEY_BENCH_RESULT line into out.
+func runBench(t *testing.T, bin string, out any, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("parley-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, &stdout, &stderr)
+	}
+	sc := bufio.NewScanner(&stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "PARLEY_BENCH_RESULT "); ok {
+			if err := json.Unmarshal([]byte(rest), out); err != nil {
+				t.Fatalf("result line %q: %v", rest, err)
+			}
+			t.Logf("parley-bench %s:\n%s", strings.Join(args, " "), &stdout)
+			return
+		}
+	}
+	t.Fatalf("no PARLEY_BENCH_RESULT line in:\n%s\nstderr:\n%s", &stdout, &stderr)
+}
+
+// TestSmoke runs idle and fanout (burst and paced) with tiny numbers
+// through real processes: the client command, its serve child, loopback
+// TCP from several source addresses.
+func TestSmoke(t *testing.T) {
+	bin := buildBench(t)
+	t.Run("idle", func(t *testing.T) {
+		var r idleResult
+		runBench(t, bin, &r, "idle", "-n", "20", "-topics", "3", "-settle", "2s", "-timeout", "45s")
+		if r.N != 20 || r.Sockets != 20 {
+			t.Errorf("n %d, server sockets %d; want 20 and 20", r.N, r.Sockets)
+		}
+		if r.RSSBaseKiB <= 0 || r.RSSKiB <= 0 {
+			t.Errorf("RSS base %d KiB, with connections %d KiB; want both positive", r.RSSBaseKiB, r.RSSKiB)
+		}
+		if r.Goroutines < r.GoroutinesBase+20 {
+			t.Errorf("server goroutines %d with 20 connections, base %d: want a reader per connection", r.Goroutines, r.GoroutinesBase)
+		}
+	})
+	for _, mode := range [][]string{{"-burst"}, {"-rate", "100"}} {
+		t.Run("fanout"+mode[0], func(t *testing.T) {
+			var r fanoutResult
+			args := append([]string{"fanout", "-n", "20", "-topics", "2", "-msgs", "5", "-size", "100", "-timeout", "45s"}, mode...)
+			runBench(t, bin, &r, args...)
+			if r.Expected != 100 || r.Delivered != 100 || r.MinPerConn != 5 || r.MaxPerConn != 5 {
+				t.Errorf("expected %d delivered %d, per connection %d..%d; want 100, 100, 5..5",
+					r.Expected, r.Delivered, r.MinPerConn, r.MaxPerConn)
+			}
+			if r.P50 <= 0 || r.Max < r.P99 || r.P99 < r.P50 || r.DeliveriesSec <= 0 {
+				t.Errorf("implausible latency or throughput: %+v", r)
+			}
+		})
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name holds a space and a parenthesis.
+	stat := "4242 (my (bench) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 7 0 123 0 0"
+	d, err := parseStatCPU(stat)
+	if err != nil || d != 3250*time.Millisecond {
+		t.Fatalf("got %v, %v; want 3.25s", d, err)
+	}
+	if _, err := parseStatCPU("garbage"); err == nil {
+		t.Fatal("no error for garbage")
+	}
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	busy, irq, total, err := parseMachineCPU("cpu  100 5 50 800 20 3 2 0 0 0\ncpu0 1 2 3 4\n")
+	if err != nil || busy != 1600*time.Millisecond || irq != 50*time.Millisecond || total != 9800*time.Millisecond {
+		t.Fatalf("got %v %v %v %v; want 1.6s busy (0.05s irq) of 9.8s", busy, irq, total, err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var v []int64
+	for i := int64(1); i <= 1000; i++ {
+		v = append(v, i)
+	}
+	for _, c := range []struct {
+		p    float64
+		want int64
+	}{{50, 500}, {90, 900}, {99, 990}, {99.9, 999}, {100, 1000}, {0.01, 1}} {
+		if got := percentile(v, c.p); got != c.want {
+			t.Errorf("p%v = %d, want %d", c.p, got, c.want)
+		}
+	}
+	if percentile(nil, 50) != 0 {
+		t.Error("percentile of nothing is not 0")
+	}
+}
+
+func TestBenchPayload(t *testing.T) {
+	for _, size := range []int{0, 10, 32, 64, 1000} {
+		p := benchPayload(nil, 1732421234123456789, size)
+		var v struct {
+			T int64  `json:"t"`
+			P string `json:"p"`
+		}
+		if err := json.Unmarshal(p, &v); err != nil || v.T != 1732421234123456789 {
+			t.Fatalf("size %d: %s: %v", size, p, err)
+		}
+		if want := max(size, 32); len(p) != want {
+			t.Errorf("size %d: %d bytes, want %d", size, len(p), want)
+		}
+		frame := append([]byte(`[null,null,"bench:0","msg",`), p...)
+		i := bytes.Index(frame, msgMarker)
+		if got, ok := leadingInt(frame[i+len(msgMarker):]); !ok || got != v.T {
+			t.Errorf("client parse: %d %v", got, ok)
+		}
+	}
+}

@@ -1,0 +1,62 @@
+// Command parley-bench is Parley's load generator. It measures the server's
+// memory per idle joined connection and its fan-out throughput, latency and
+// CPU per delivered frame, with real processes over loopback TCP.
+//
+//	parley-bench serve  -addr 127.0.0.1:0
+//	parley-bench idle   -n 10000 [-topics 1]
+//	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20)
+//
+// serve is the server: a parley.Endpoint with the socket /socket, a
+// "bench:*" channel (joins ok, replies ok to "ping") and control routes
+// under /bench/ (broadcast, gc, stats, pprof). idle and fanout start serve
+// as a child process (this same executable), so client and server sockets
+// count against separate file-descriptor limits; they hold the client
+// connections themselves, spread over the source addresses 127.0.0.2 and
+// up so that every source address has its own ephemeral port range.
+//
+// Every run is bounded: -timeout ends a client command, which then kills
+// its server; the server exits by itself after -maxtime and dies with its
+// parent (Pdeathsig). Each client command prints a human-readable report
+// and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: parley-bench <command> [flags]
+
+commands:
+  serve    run the benchmark server (started by idle and fanout)
+  idle     server RSS per idle joined connection
+  fanout   broadcast fan-out: deliveries/s, latency, server CPU per delivery
+
+run "parley-bench <command> -h" for the flags of a command.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = runServe(args)
+	case "idle":
+		err = runIdle(args)
+	case "fanout":
+		err = runFanout(args)
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "parley-bench: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "parley-bench:", err)
+		os.Exit(1)
+	}
+}

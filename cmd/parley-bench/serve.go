@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/parley-go/parley"
+	"github.com/parley-go/parley/channel"
+)
+
+// benchChannel serves "bench:*": every join is accepted, "ping" is
+// answered ok.
+type benchChannel struct{}
+
+func (benchChannel) Join(*channel.Context, json.RawMessage) (any, error) { return nil, nil }
+
+func (benchChannel) HandleIn(_ *channel.Context, m channel.Message) (*channel.Reply, error) {
+	if m.Event == "ping" {
+		return channel.Ok(nil), nil
+	}
+	return channel.ErrorReply(map[string]string{"reason": "unknown event"}), nil
+}
+
+// serverStats is the body of GET /bench/stats.
+type serverStats struct {
+	Goroutines  int    `json:"goroutines"`
+	Sockets     int64  `json:"sockets"`
+	HeapInuse   uint64 `json:"heap_inuse"`
+	HeapObjects uint64 `json:"heap_objects"`
+	StackInuse  uint64 `json:"stack_inuse"`
+	Sys         uint64 `json:"sys"`
+	// CPUMicros is user+system CPU of the process from getrusage, in µs.
+	CPUMicros int64 `json:"cpu_us"`
+}
+
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	maxtime := fs.Duration("maxtime", 30*time.Minute, "exit by itself after this long")
+	memRate := fs.Int("memprofilerate", 0, "runtime.MemProfileRate (0 keeps the default 512 KiB; 1 records every allocation)")
+	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
+	_ = fs.Parse(args)
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("serve: -log: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true})
+	if err != nil {
+		return err
+	}
+	router := &channel.Router{}
+	router.Handle("bench:*", func() channel.Channel { return benchChannel{} })
+	sockets, err := ep.Socket("/socket", channel.Config{Router: router})
+	if err != nil {
+		return err
+	}
+	ep.HandleFunc("POST /bench/broadcast", func(w http.ResponseWriter, r *http.Request) {
+		sent, lateMax, err := broadcast(r.Context(), ep, r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, map[string]int64{"sent": sent, "late_max_ns": lateMax})
+	})
+	ep.HandleFunc("POST /bench/gc", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		writeJSON(w, map[string]bool{"ok": true})
+	})
+	ep.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, _ *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		writeJSON(w, serverStats{
+			Goroutines: runtime.NumGoroutine(), Sockets: sockets.Sockets(),
+			HeapInuse: ms.HeapInuse, HeapObjects: ms.HeapObjects, StackInuse: ms.StackInuse, Sys: ms.Sys,
+			CPUMicros: selfCPU().Microseconds(),
+		})
+	})
+	// runtime/pprof directly: no net/http/pprof, which registers on
+	// http.DefaultServeMux.
+	ep.HandleFunc("GET /bench/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p := pprof.Lookup(r.PathValue("name"))
+		if p == nil {
+			http.NotFound(w, r)
+			return
+		}
+		if p.Name() == "heap" {
+			runtime.GC() // the heap profile is as of the last GC
+		}
+		dbg, _ := strconv.Atoi(r.URL.Query().Get("debug"))
+		_ = p.WriteTo(w, dbg)
+	})
+
+	var cpuProf cpuProfiler
+	ep.HandleFunc("POST /bench/cpuprofile/start", cpuProf.start)
+	ep.HandleFunc("POST /bench/cpuprofile/stop", cpuProf.stop)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: ep, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	fmt.Printf("PARLEY_LISTENING http://%s\n", ln.Addr())
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sig)
+	limit := time.NewTimer(*maxtime)
+	defer limit.Stop()
+	select {
+	case s := <-sig:
+		logger.Info("serve: stopping", "signal", s.String())
+	case <-limit.C:
+		logger.Warn("serve: -maxtime reached, stopping", "maxtime", *maxtime)
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := []error{hs.Shutdown(ctx)}
+	errs = append(errs, ep.Shutdown(ctx))
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// broadcast serves POST /bench/broadcast?topic=&n=&size=&rate=&event=:
+// n messages, each to every listed topic, with the payload
+// {"t":<unix nanos>,"p":"xxx…"} padded to size bytes. Without rate they go
+// out back to back and t is the time of sending; with rate (messages per
+// second) message i is due at start+i/rate, open loop, and t is that
+// scheduled time, so lateness counts as latency. It returns how many
+// broadcasts were made and the worst lateness of a paced send.
+func broadcast(ctx context.Context, ep *parley.Endpoint, r *http.Request) (sent, lateMax int64, err error) {
+	q := r.URL.Query()
+	topics := q["topic"]
+	if len(topics) == 0 {
+		return 0, 0, errors.New("topic required")
+	}
+	n, err := strconv.Atoi(q.Get("n"))
+	if err != nil || n < 0 {
+		return 0, 0, fmt.Errorf("bad n %q", q.Get("n"))
+	}
+	size := 64
+	if s := q.Get("size"); s != "" {
+		if size, err = strconv.Atoi(s); err != nil || size < 0 || size > 1<<20 {
+			return 0, 0, fmt.Errorf("bad size %q", s)
+		}
+	}
+	var rate float64
+	if s := q.Get("rate"); s != "" {
+		if rate, err = strconv.ParseFloat(s, 64); err != nil || rate < 0 {
+			return 0, 0, fmt.Errorf("bad rate %q", s)
+		}
+	}
+	event := q.Get("event")
+	if event == "" {
+		event = "msg"
+	}
+	start := time.Now()
+	buf := make([]byte, 0, size+32)
+	for i := range n {
+		var t time.Time
+		if rate > 0 {
+			t = start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			if d := time.Until(t); d > 0 {
+				timer := time.NewTimer(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					timer.Stop()
+					return sent, lateMax, ctx.Err()
+				}
+			}
+			lateMax = max(lateMax, int64(time.Since(t)))
+		} else {
+			t = time.Now()
+		}
+		// A fresh slice per message: the encoded frame is shared by
+		// every connection's queue.
+		buf = benchPayload(buf[:0], t.UnixNano(), size)
+		payload := json.RawMessage(append([]byte(nil), buf...))
+		for _, topic := range topics {
+			if err := ep.Broadcast(ctx, topic, event, payload); err != nil {
+				return sent, lateMax, err
+			}
+			sent++
+		}
+	}
+	return sent, lateMax, nil
+}
+
+// benchPayload appends {"t":nanos,"p":"xx…"} padded with x to size bytes
+// (or its minimum length).
+func benchPayload(dst []byte, nanos int64, size int) []byte {
+	start := len(dst)
+	dst = append(dst, `{"t":`...)
+	dst = strconv.AppendInt(dst, nanos, 10)
+	dst = append(dst, `,"p":"`...)
+	if pad := size - (len(dst) - start) - 2; pad > 0 {
+		dst = append(dst, strings.Repeat("x", pad)...)
+	}
+	return append(dst, `"}`...)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// selfCPU returns the user+system CPU time of this process.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuProfiler serves POST /bench/cpuprofile/start and /stop; stop answers
+// with the profile (pprof format).
+type cpuProfiler struct {
+	// mu guards buf.
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (p *cpuProfiler) start(w http.ResponseWriter, _ *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf != nil {
+		http.Error(w, "already profiling", http.StatusConflict)
+		return
+	}
+	buf := &bytes.Buffer{}
+	if err := pprof.StartCPUProfile(buf); err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	p.buf = buf
+	writeJSON(w, map[string]bool{"ok": true})
+}
+
+func (p *cpuProfiler) stop(w http.ResponseWriter, _ *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf == nil {
+		http.Error(w, "not profiling", http.StatusConflict)
+		return
+	}
+	pprof.StopCPUProfile()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(p.buf.Bytes())
+	p.buf = nil
+}
