@@ -128,7 +128,7 @@ func (c *Context) PubSub() *pubsub.PubSub { return c.sock.srv.cfg.PubSub }
 func (c *Context) Context() context.Context { return c.ctx }
 
 // Logger returns a logger with the socket and topic attributes.
-func (c *Context) Logger() *slog.Logger { return c.sock.log.With("topic", c.topic) }
+func (c *Context) Logger() *slog.Logger { return c.sock.log().With("topic", c.topic) }
 
 // Push sends event to this client only.
 func (c *Context) Push(event string, payload any) error {
@@ -350,7 +350,7 @@ func (c *Context) run() {
 		if c.overflow && c.state.Load() != stateDead {
 			c.overflow = false
 			c.mu.Unlock()
-			c.sock.log.Error("channel: mailbox overflow", "topic", c.topic, "limit", c.sock.srv.cfg.MailboxSize)
+			c.sock.log().Error("channel: mailbox overflow", "topic", c.topic, "limit", c.sock.srv.cfg.MailboxSize)
 			c.terminate(ErrOverflow, true)
 			continue
 		}
@@ -430,7 +430,7 @@ func (c *Context) doJoin(m wire.Message) {
 		select {
 		case <-old.stopped:
 		case <-t.C:
-			c.sock.log.Error("channel: replaced channel did not stop in time", "topic", c.topic)
+			c.sock.log().Error("channel: replaced channel did not stop in time", "topic", c.topic)
 		}
 		t.Stop()
 		// The old instance's phx_close goes out after this join's reply;
@@ -540,10 +540,10 @@ func (c *Context) stopWith(err error) {
 func (c *Context) logFailure(where string, err error) {
 	var pe *PanicError
 	if errors.As(err, &pe) {
-		c.sock.log.Error("channel: "+where+" panicked", "topic", c.topic, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
+		c.sock.log().Error("channel: "+where+" panicked", "topic", c.topic, "panic", fmt.Sprint(pe.Value), "stack", string(pe.Stack))
 		return
 	}
-	c.sock.log.Error("channel: "+where+" failed", "topic", c.topic, "err", err)
+	c.sock.log().Error("channel: "+where+" failed", "topic", c.topic, "err", err)
 }
 
 // terminate runs Terminate and the OnTerminate hooks, releases the

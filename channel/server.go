@@ -108,11 +108,12 @@ func (s *Server) Connect(ctx context.Context, info *ConnectInfo, conn Conn) (*So
 		assigns = a
 	}
 	sock := &Socket{
-		srv:     s,
-		conn:    conn,
-		assigns: assigns,
-		chans:   make(map[string]*Context),
-		log:     s.cfg.Logger.With("transport", info.Transport, "remote", info.RemoteAddr),
+		srv:       s,
+		conn:      conn,
+		assigns:   assigns,
+		chans:     make(map[string]*Context),
+		transport: info.Transport,
+		remote:    info.RemoteAddr,
 	}
 	if s.cfg.ID != nil {
 		sock.id = s.cfg.ID(assigns)
@@ -122,7 +123,6 @@ func (s *Server) Connect(ctx context.Context, info *ConnectInfo, conn Conn) (*So
 		if err := s.cfg.PubSub.Subscribe(sock.id, sock.idSub); err != nil {
 			return nil, fmt.Errorf("channel: subscribe socket id: %w", err)
 		}
-		sock.log = sock.log.With("socket_id", sock.id)
 	}
 	s.sockets.Add(1)
 	return sock, nil
@@ -190,7 +190,7 @@ type idSubscriber struct{ sock *Socket }
 
 func (d *idSubscriber) Deliver(m *pubsub.Message) {
 	if m.Event == "disconnect" {
-		d.sock.log.Info("channel: socket disconnected by broadcast")
+		d.sock.log().Info("channel: socket disconnected by broadcast")
 		d.sock.conn.Close(closeGoingAway, "disconnect")
 	}
 }
@@ -208,7 +208,9 @@ type Socket struct {
 	assigns map[string]any
 	id      string
 	idSub   *idSubscriber
-	log     *slog.Logger
+	// transport and remote label log lines; a logger is built only when
+	// something is logged, so an idle socket holds none.
+	transport, remote string
 
 	// wg counts the mailbox and timer goroutines of this socket's channels.
 	wg sync.WaitGroup
@@ -217,6 +219,14 @@ type Socket struct {
 	mu     sync.Mutex
 	chans  map[string]*Context
 	closed bool
+}
+
+func (s *Socket) log() *slog.Logger {
+	l := s.srv.cfg.Logger.With("transport", s.transport, "remote", s.remote)
+	if s.id != "" {
+		l = l.With("socket_id", s.id)
+	}
+	return l
 }
 
 // ID returns the socket id, or "".
@@ -250,7 +260,7 @@ var ErrFlood = errors.New("channel: client flooding")
 func (s *Socket) Receive(data []byte, binary bool) error {
 	m, err := wire.Decode(data, binary)
 	if err != nil {
-		s.log.Warn("channel: malformed frame", "err", err, "bytes", len(data))
+		s.log().Warn("channel: malformed frame", "err", err, "bytes", len(data))
 		return err
 	}
 	switch {
@@ -280,7 +290,7 @@ func (s *Socket) Receive(data []byte, binary bool) error {
 		kind = mailLeave
 	}
 	if !c.enqueue(mail{kind: kind, msg: m}) {
-		s.log.Warn("channel: client flooding a channel mailbox", "topic", m.Topic)
+		s.log().Warn("channel: client flooding a channel mailbox", "topic", m.Topic)
 		return ErrFlood
 	}
 	return nil
@@ -308,7 +318,7 @@ func (s *Socket) join(m wire.Message) {
 	old := s.chans[m.Topic]
 	if old == nil && len(s.chans) >= s.srv.cfg.MaxChannels {
 		s.mu.Unlock()
-		s.log.Warn("channel: too many channels joined", "topic", m.Topic, "limit", s.srv.cfg.MaxChannels)
+		s.log().Warn("channel: too many channels joined", "topic", m.Topic, "limit", s.srv.cfg.MaxChannels)
 		s.send(wire.AppendReply(nil, m.JoinRef, m.Ref, m.Topic, "error", []byte(`{"reason":"too many channels joined"}`)))
 		return
 	}

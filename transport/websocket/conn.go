@@ -25,11 +25,11 @@ type outFrame struct {
 // writer goroutine exists only while frames are queued, so an idle
 // connection costs one goroutine and no buffers.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
-	rd   io.Reader // nc, or the hijacked reader while it holds buffered bytes
-	log  *slog.Logger
-	recv transport.Receiver
+	srv    *Server
+	nc     net.Conn
+	rd     io.Reader // nc, or the hijacked reader while it holds buffered bytes
+	remote string
+	recv   transport.Receiver
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -48,6 +48,10 @@ type conn struct {
 	closeDone chan struct{}
 	closeOnce sync.Once
 }
+
+// log returns a logger with the connection's attributes. It is built only
+// when something is logged: an idle connection holds no logger.
+func (c *conn) log() *slog.Logger { return c.srv.opts.Logger.With("remote", c.remote) }
 
 func (c *conn) signalCloseDone() { c.closeOnce.Do(func() { close(c.closeDone) }) }
 
@@ -68,7 +72,7 @@ func (c *conn) enqueue(f outFrame) error {
 		return transport.ErrConnClosed
 	}
 	if len(c.queue) >= c.srv.opts.QueueFrames || c.queuedBytes+len(f.data) > c.srv.opts.QueueBytes {
-		c.log.Warn("websocket: slow consumer disconnected", "queued_frames", len(c.queue), "queued_bytes", c.queuedBytes)
+		c.log().Warn("websocket: slow consumer disconnected", "queued_frames", len(c.queue), "queued_bytes", c.queuedBytes)
 		c.srv.slowConsumers.Add(1)
 		// Drop what is queued: the client reconnects and rejoins.
 		clear(c.queue)
@@ -192,7 +196,7 @@ func (c *conn) abort(err error) {
 	c.dead = true
 	c.mu.Unlock()
 	if !already {
-		c.log.Debug("websocket: connection closed", "err", err)
+		c.log().Debug("websocket: connection closed", "err", err)
 		_ = c.nc.Close()
 		c.signalCloseDone()
 	}

@@ -146,7 +146,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := &conn{srv: s, log: s.opts.Logger.With("remote", r.RemoteAddr), closeDone: make(chan struct{})}
+	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{})}
 	info := &transport.ConnectInfo{
 		Params: params, AuthToken: token, Header: r.Header, RemoteAddr: r.RemoteAddr, Transport: "websocket",
 	}
