@@ -352,7 +352,7 @@ func (cp *compiler) list(nodes []parse.Node, lc listCtx) (*plan, []parse.Node, e
 				out = append(out, n)
 				continue
 			}
-			if lc.rangeBody && isKeyAction(n) {
+			if lc.rangeBody && !cp.c.ownKey && isKeyAction(n) {
 				n.Pipe.Cmds[0].Args[0] = parse.NewIdentifier(keyFunc).SetPos(n.Pos)
 				if len(n.Pipe.Cmds) == 2 && isIdent(n.Pipe.Cmds[1], "_html_template_htmlescaper") {
 					// Text context: escaping "" gives "", so it prints nothing.

@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"strings"
 	"sync"
@@ -215,6 +216,22 @@ func TestKeyedRange(t *testing.T) {
 	}
 	if k := b.Dynamics[0].Comprehension().Entries[0].Key; k != "4" {
 		t.Fatalf("key %q", k)
+	}
+}
+
+func TestOwnKeyFunc(t *testing.T) {
+	own := template.FuncMap{"key": func(v any) string { return "k" + template.HTMLEscapeString(fmt.Sprint(v)) }}
+	text := `{{range .}}<li>{{key .ID}}{{.Name}}</li>{{end}}`
+	tm := Must(New("p").Funcs(own).Parse(text))
+	data := []item{{1, "a"}, {2, "b"}}
+	n, err := tm.Render(data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	template.Must(template.New("p").Funcs(own).Parse(text)).Execute(&b, data)
+	if h, _ := diff.HTML(n); h != b.String() || n.Dynamics[0].Comprehension().Entries[1].Key != "1" {
+		t.Fatalf("html %q, want %q", h, b.String())
 	}
 }
 

@@ -45,6 +45,7 @@ type Template struct {
 	// mu guards master and the transition to compiled.
 	mu     sync.Mutex
 	master *template.Template // parsed, never executed, cloned per executor
+	ownKey bool               // the user defined a function named key
 	comp   atomic.Pointer[compiled]
 	err    error // compile error, sticky
 }
@@ -74,7 +75,8 @@ func (t *Template) Name() string { return t.name }
 
 // Funcs adds the functions of m to the template's function map, as
 // html/template's Funcs does. It must be called before the templates using
-// the functions are parsed, and panics after the first Render.
+// the functions are parsed, and panics after the first Render. A function
+// named key replaces the built-in one, and ranges are then keyed by index.
 func (t *Template) Funcs(m template.FuncMap) *Template {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -82,6 +84,9 @@ func (t *Template) Funcs(m template.FuncMap) *Template {
 		panic(ErrParsed)
 	}
 	t.master.Funcs(m)
+	if _, ok := m[userKey]; ok {
+		t.ownKey = true
+	}
 	return t
 }
 
@@ -190,7 +195,7 @@ func (t *Template) compiled() (*compiled, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	c := &compiled{name: t.name, master: t.master}
+	c := &compiled{name: t.name, master: t.master, ownKey: t.ownKey}
 	x, err := c.build(true)
 	if err != nil {
 		t.err = fmt.Errorf("render: compile %q: %w", t.name, err)
@@ -206,6 +211,7 @@ func (t *Template) compiled() (*compiled, error) {
 type compiled struct {
 	name   string
 	master *template.Template // read only from here on
+	ownKey bool               // key is the user's: no {{key}} markers
 
 	root   *plan // nil when the root is opaque
 	arena  []byte
