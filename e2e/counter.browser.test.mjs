@@ -6,6 +6,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { startServer, waitFor } from './server.mjs'
 import { launch, openPage } from './browser.mjs'
+import { readFile } from 'node:fs/promises'
 
 describe('counter LiveView in headless Chromium', () => {
   let server
@@ -24,6 +25,10 @@ describe('counter LiveView in headless Chromium', () => {
   it('clicks and ticks update the page through diffs only', { timeout: 60000 }, async () => {
     const { page, problems, frames } = await openPage(browser.context, `${server.base}/counter`, 'counter')
     await page.waitForSelector('.phx-connected', { timeout: 10000 })
+    // The page runs the phoenix_live_view client pinned in package.json.
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url)))
+    assert.match(pkg.devDependencies.phoenix_live_view, /^1\.2\./)
+    assert.equal(await page.evaluate(() => window.liveSocket.version()), pkg.devDependencies.phoenix_live_view)
     assert.equal(await page.textContent('#count'), '0')
     await page.click('#inc')
     await page.click('#inc')

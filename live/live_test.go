@@ -1,6 +1,7 @@
 package live_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -61,6 +62,9 @@ func (c *counter) HandleEvent(s *live.Socket, e live.Event) error {
 		s.PushPatch("/counter?start=50", false)
 	case "leave":
 		s.PushNavigate("/other", false)
+	case "leave-with-flash":
+		s.PutFlash("info", "see you there")
+		s.PushNavigate("/counter?start=3", false)
 	case "boom":
 		panic("event handler panic")
 	}
@@ -169,6 +173,39 @@ func TestNavigation(t *testing.T) {
 	v.Click(t, "leave", nil)
 	if nav := v.Navigations(); nav[len(nav)-1] != (livetest.Navigation{Kind: "live_redirect", To: "/other"}) {
 		t.Fatalf("navigations %+v", nav)
+	}
+}
+
+// TestFlashAcrossLiveNavigation: a flash set before push_navigate travels
+// in the live_redirect's flash token and shows in the next view, which the
+// client joins with "redirect" and that token.
+func TestFlashAcrossLiveNavigation(t *testing.T) {
+	l := newServer(t)
+	v := livetest.Mount(t, l, "/counter")
+	resp := v.Click(t, "leave-with-flash", nil)
+	var r struct {
+		LiveRedirect struct {
+			To, Kind, Flash string
+		} `json:"live_redirect"`
+	}
+	if err := json.Unmarshal(resp, &r); err != nil || r.LiveRedirect.To != "/counter?start=3" || r.LiveRedirect.Flash == "" {
+		t.Fatalf("live_redirect reply %s", resp)
+	}
+	next, reply := livetest.JoinWith(t, l, "/counter", func(p map[string]any) {
+		delete(p, "url")
+		p["redirect"] = "http://parley.test" + r.LiveRedirect.To
+		p["flash"] = r.LiveRedirect.Flash
+	})
+	if reply.Status != "ok" {
+		t.Fatalf("join after live_redirect: %s %s", reply.Status, reply.Response)
+	}
+	if h := next.HTML(t); !strings.Contains(h, "Count: 3") || !strings.Contains(h, "<p>see you there</p>") {
+		t.Fatalf("next view %s", h)
+	}
+	// A forged flash token is ignored, not trusted.
+	forged, reply := livetest.JoinWith(t, l, "/counter", func(p map[string]any) { p["flash"] = r.LiveRedirect.Flash + "x" })
+	if reply.Status != "ok" || strings.Contains(forged.HTML(t), "see you there") {
+		t.Fatalf("forged flash: %s %s", reply.Status, forged.HTML(t))
 	}
 }
 
