@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live/diff"
@@ -95,6 +96,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	case navNavigate:
 		return nil, channel.Refuse(map[string]any{"live_redirect": lc.navTarget(nav)})
 	}
+	start := time.Now()
 	tree, err := lc.view.Render(lc.sock)
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
@@ -103,6 +105,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
 	}
+	lc.observe(start, len(full), true)
 	lc.prev = tree
 	lc.sock.rendered = true
 	full = diff.Envelope(full, lc.takeMessage())
@@ -148,7 +151,9 @@ func (lc *liveChannel) takeMessage() diff.Message {
 // (nil when nothing changed), with title, events and reply folded in.
 func (lc *liveChannel) render() ([]byte, error) {
 	var d []byte
+	lc.sock.markStreams()
 	if len(lc.sock.changed) > 0 {
+		start := time.Now()
 		tree, err := lc.view.Render(lc.sock)
 		if err != nil {
 			return nil, fmt.Errorf("live: render: %w", err)
@@ -157,6 +162,7 @@ func (lc *liveChannel) render() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("live: diff: %w", err)
 		}
+		lc.observe(start, len(d), false)
 		lc.prev = tree
 		clear(lc.sock.changed)
 	}
@@ -168,6 +174,13 @@ func (lc *liveChannel) render() ([]byte, error) {
 		d = []byte("{}")
 	}
 	return diff.Envelope(d, msg), nil
+}
+
+// observe reports a render that started at start to Config.OnRender.
+func (lc *liveChannel) observe(start time.Time, n int, join bool) {
+	if f := lc.srv.onRender(); f != nil {
+		f(RenderInfo{View: lc.route.pattern, Duration: time.Since(start), Bytes: n, Join: join})
+	}
 }
 
 type eventPayload struct {

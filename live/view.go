@@ -191,8 +191,9 @@ func (s *Socket) Assigns() map[string]any { return s.assigns }
 func (s *Socket) Changed() map[string]bool { return s.changed }
 
 // RenderTemplate renders t with the assigns. After the first render of a
-// mount, only the dynamics that read a changed assign are evaluated; the
-// others are sent as unchanged.
+// mount, only the dynamics that read a changed assign, or a stream assign
+// with queued operations (live/stream), are evaluated; the others are sent
+// as unchanged.
 func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 	var changes render.Changes
 	if s.rendered {
@@ -202,6 +203,19 @@ func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 		}
 	}
 	return t.Render(s.assigns, changes)
+}
+
+// pendingStream is a stream assign that has operations to send.
+type pendingStream interface{ Pending() bool }
+
+// markStreams marks changed the stream assigns (live/stream) that have
+// queued operations: they are rendered without being assigned again.
+func (s *Socket) markStreams() {
+	for k, v := range s.assigns {
+		if p, ok := v.(pendingStream); ok && p.Pending() {
+			s.changed[k] = true
+		}
+	}
 }
 
 // SetTitle changes the page title.

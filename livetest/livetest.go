@@ -46,6 +46,8 @@ type View struct {
 	client *channeltest.Client
 	ch     *channeltest.Channel
 	tree   diff.Tree
+	dom    streamDOM
+	html   string // the page after the last diff, streams kept
 	title  string
 	events []diff.Event
 	nav    []Navigation
@@ -160,16 +162,29 @@ func (v *View) apply(t testing.TB, d json.RawMessage) {
 		v.title = *msg.Title
 	}
 	v.events = append(v.events, msg.Events...)
-}
-
-// HTML returns the view's current HTML, as the browser would show it.
-func (v *View) HTML(t testing.TB) string {
-	t.Helper()
+	// Render once per diff, as the client does: stream items are rendered
+	// once, then live on in the (modelled) DOM only.
 	h, err := v.tree.HTML()
 	if err != nil {
-		t.Fatalf("livetest: render tree: %v", err)
+		t.Fatalf("livetest: render tree after %s: %v", d, err)
 	}
-	return h
+	v.html = v.dom.patch(h, v.tree.Streams())
+}
+
+// HTML returns the view's current HTML, as the browser would show it,
+// stream items included (phx-update="stream" containers keep their
+// children across diffs, with inserts, deletes, resets and limits applied
+// as the client applies them).
+func (v *View) HTML(t testing.TB) string {
+	t.Helper()
+	return v.html
+}
+
+// JS sends an event as liveSocket.js().push does, e.g. the viewport events
+// of phx-viewport-top / phx-viewport-bottom ({"id": …, "_overran": true}).
+func (v *View) JS(t testing.TB, event string, value map[string]any) json.RawMessage {
+	t.Helper()
+	return v.event(t, "js", event, value, nil)
 }
 
 // Title returns the last title the server set.

@@ -21,6 +21,10 @@ const (
 	guardFunc = "_parley_guard"
 	keyFunc   = "_parley_key"
 	stopFunc  = "_parley_stop"
+	rangeFunc = "_parley_range"      // wraps the pipeline of a range without else
+	pairFunc  = "_parley_range_pair" // the same, for a range with two variables
+	elseFunc  = "_parley_range_else" // wraps the pipeline of a range with else
+	domIDFunc = "domid"
 	userKey   = "key"
 	derived   = "$htmltemplate_" // html/template's infix of templates escaped in another context
 )
@@ -82,6 +86,8 @@ type executor struct {
 	root *template.Template
 	sink sink
 	eval []bool // per guard: evaluate in this render
+	// domID is the DOM id of the stream item being rendered (domid).
+	domID string
 }
 
 func (x *executor) guard(i int) bool { return x.eval[i] }
@@ -99,7 +105,10 @@ func (c *compiled) build(first bool) (*executor, error) {
 		return nil, err
 	}
 	x := &executor{}
-	clone.Funcs(template.FuncMap{guardFunc: x.guard, keyFunc: x.key, stopFunc: stop})
+	clone.Funcs(template.FuncMap{
+		guardFunc: x.guard, keyFunc: x.key, stopFunc: stop,
+		rangeFunc: x.rangeSource, pairFunc: x.rangeSourcePairs, elseFunc: x.rangeSourceElse, domIDFunc: x.domid,
+	})
 	root := clone.Lookup(c.name)
 	if root == nil || root.Tree == nil || root.Tree.Root == nil {
 		return nil, fmt.Errorf("template %q is undefined or empty", c.name)
@@ -388,6 +397,16 @@ func (cp *compiler) list(nodes []parse.Node, lc listCtx) (*plan, []parse.Node, e
 			if lc.guarded {
 				deps = cp.an.node(env, n)
 			}
+			// The range source goes through a function that turns a
+			// Stream into its pending items (see stream.go).
+			wrap := rangeFunc
+			if len(n.Pipe.Decl) > 1 {
+				wrap = pairFunc
+			}
+			if n.ElseList != nil {
+				wrap = elseFunc
+			}
+			n.Pipe.Cmds = append(n.Pipe.Cmds, command(parse.NewIdentifier(wrap).SetPos(n.Pos)))
 			first, ms := cp.markers(3)
 			body, bodyNodes, err := cp.list(n.List.Nodes, listCtx{rangeBody: true})
 			if err != nil {

@@ -51,6 +51,16 @@
 // every later entry. key is a function that every [Template] defines; it
 // prints nothing.
 //
+// # Streams
+//
+// A {{range}} over a value implementing [Stream] (see package live/stream)
+// renders as a stream comprehension: the range takes the stream's pending
+// items and operations (TakeStream) and renders only those items, so the
+// comprehension carries the "stream" annotation and the new or updated
+// items, and nothing of the stream is kept afterwards. With two range
+// variables the first is the item's DOM id; the function domid prints it
+// too. Such a range cannot have an {{else}} ([ErrStreamElse]).
+//
 // # Change tracking
 //
 // Each dynamic of the template being rendered is analysed once: which

@@ -7,14 +7,19 @@ import (
 	"github.com/parley-go/parley/live/diff"
 )
 
-const keyEvent = -1
+// Events that are not markers have negative ids.
+const (
+	keyEvent    = -1 // {{key X}}: key holds fmt.Sprint(X)
+	streamEvent = -2 // a range source was a Stream: stream holds its operations
+)
 
-// event is a marker met during execution: id is the marker (or keyEvent),
-// off the length of the output at that moment.
+// event is a marker met during execution: id is the marker (or keyEvent,
+// streamEvent), off the length of the output at that moment.
 type event struct {
-	id  int
-	off int
-	key string
+	id     int
+	off    int
+	key    string
+	stream *diff.Stream
 }
 
 // sink is the writer of an executor. text/template writes a text node by
@@ -104,6 +109,9 @@ type assembler struct {
 	out  string
 	eval []bool
 	key  *entryKey // the iteration that a key event names
+	// stream holds the operations of the last stream event: the range
+	// whose first marker follows takes them.
+	stream *diff.Stream
 }
 
 type entryKey struct {
@@ -116,11 +124,15 @@ func (a *assembler) next() (event, bool) {
 	for a.pos < len(a.ev) {
 		e := a.ev[a.pos]
 		a.pos++
-		if e.id != keyEvent {
+		switch e.id {
+		case keyEvent:
+			if a.key != nil {
+				a.key.key, a.key.set = e.key, true
+			}
+		case streamEvent:
+			a.stream = e.stream
+		default:
 			return e, true
-		}
-		if a.key != nil {
-			a.key.key, a.key.set = e.key, true
 		}
 	}
 	return event{}, false
@@ -129,7 +141,7 @@ func (a *assembler) next() (event, bool) {
 // end is where the output of the current leaf ends: at the next marker.
 func (a *assembler) end() int {
 	for i := a.pos; i < len(a.ev); i++ {
-		if a.ev[i].id != keyEvent {
+		if a.ev[i].id >= 0 {
 			return a.ev[i].off
 		}
 	}
@@ -206,7 +218,12 @@ func (a *assembler) loop(h *hole, dst *diff.Dyn) (bool, error) {
 	defer func() { a.key = outer }()
 	var k entryKey
 	a.key = &k
+	a.stream = nil
 	e, ok := a.next()
+	// The range's source was evaluated just before its first marker: a
+	// stream event met on the way is this range's.
+	st := a.stream
+	a.stream = nil
 	for ok && e.id == h.mark {
 		k = entryKey{}
 		n, _, err := a.node(body)
@@ -225,6 +242,17 @@ func (a *assembler) loop(h *hole, dst *diff.Dyn) (bool, error) {
 		comp.Entries = append(comp.Entries, entry)
 	}
 	a.key = outer
+	if st != nil {
+		// One insert per rendered entry, keyed by DOM id; a {{break}}
+		// that cut the range short drops the inserts of the rest.
+		if len(st.Inserts) > len(comp.Entries) {
+			st.Inserts = st.Inserts[:len(comp.Entries)]
+		}
+		for i := range comp.Entries {
+			comp.Entries[i].Key = st.Inserts[i].DOMID
+		}
+		comp.Stream = st
+	}
 	broke := false
 	if ok && e.id == h.mark+1 {
 		n, b, err := a.node(h.els)
