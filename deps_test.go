@@ -29,6 +29,7 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	forbidden := map[string][]string{
 		"wire":                {"*"},
+		"metrics":             {"*"},
 		"live/diff":           {"*"},
 		"presence/crdt":       {"*"},
 		"transport":           {"channel", "pubsub", "presence", "live"},

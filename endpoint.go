@@ -30,6 +30,7 @@ import (
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/metrics"
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/transport/longpoll"
@@ -52,7 +53,23 @@ type Config struct {
 	LongPoll  longpoll.Options
 	// DisableLongPoll mounts the WebSocket transport only.
 	DisableLongPoll bool
-	Logger          *slog.Logger
+	// MaxConnsPerAddr bounds the open connections (WebSockets and
+	// long-poll sessions together) of one remote IP address; over it a
+	// WebSocket upgrade or long-poll open gets HTTP 429. Default 0: no
+	// limit, because behind a reverse proxy or a NAT many clients share
+	// one address; set it when clients connect directly.
+	MaxConnsPerAddr int
+	// JoinsPerSecond, JoinBurst, EventsPerSecond and EventBurst are the
+	// per-connection rate limits of every Socket whose channel.Config
+	// leaves them zero; see channel.Config for the defaults.
+	JoinsPerSecond  float64
+	JoinBurst       int
+	EventsPerSecond float64
+	EventBurst      int
+	// Metrics receives the metrics of every layer; default a new
+	// registry. Serve it with [Endpoint.MetricsHandler].
+	Metrics *metrics.Registry
+	Logger  *slog.Logger
 }
 
 // Endpoint is an http.Handler serving sockets and other routes. Build it
@@ -63,6 +80,8 @@ type Endpoint struct {
 	ownsPS   bool
 	mux      *http.ServeMux
 	shutdown []func(context.Context) error
+	// broadcasts counts Endpoint.Broadcast.
+	broadcasts *metrics.Counter
 
 	// mu guards servers.
 	mu      sync.Mutex
@@ -89,7 +108,25 @@ func New(cfg Config) (*Endpoint, error) {
 	if cfg.LongPoll.Logger == nil {
 		cfg.LongPoll.Logger = cfg.Logger
 	}
-	e := &Endpoint{cfg: cfg, ps: cfg.PubSub, mux: http.NewServeMux()}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRegistry()
+	}
+	if cfg.WebSocket.Metrics == nil {
+		cfg.WebSocket.Metrics = cfg.Metrics
+	}
+	if cfg.LongPoll.Metrics == nil {
+		cfg.LongPoll.Metrics = cfg.Metrics
+	}
+	if limiter := transport.NewConnLimiter(cfg.MaxConnsPerAddr); limiter != nil {
+		if cfg.WebSocket.ConnLimiter == nil {
+			cfg.WebSocket.ConnLimiter = limiter
+		}
+		if cfg.LongPoll.ConnLimiter == nil {
+			cfg.LongPoll.ConnLimiter = limiter
+		}
+	}
+	e := &Endpoint{cfg: cfg, ps: cfg.PubSub, mux: http.NewServeMux(),
+		broadcasts: cfg.Metrics.Counter("parley_broadcasts_total", "Broadcasts published through a channel Context or the Endpoint.").With()}
 	if e.ps == nil {
 		ps, err := pubsub.New(pubsub.Config{Logger: cfg.Logger})
 		if err != nil {
@@ -103,6 +140,16 @@ func New(cfg Config) (*Endpoint, error) {
 // PubSub returns the Endpoint's PubSub.
 func (e *Endpoint) PubSub() *pubsub.PubSub { return e.ps }
 
+// Metrics returns the Endpoint's metrics registry, where applications may
+// declare their own metrics too.
+func (e *Endpoint) Metrics() *metrics.Registry { return e.cfg.Metrics }
+
+// MetricsHandler serves the metrics in the Prometheus text exposition
+// format. Nothing is exposed unless it is mounted, e.g.
+// ep.Handle("GET /metrics", ep.MetricsHandler()); keep it off public
+// listeners or behind authentication.
+func (e *Endpoint) MetricsHandler() http.Handler { return e.cfg.Metrics.Handler() }
+
 // Socket mounts a Phoenix socket at path: the WebSocket transport at
 // path+"/websocket" and the long-poll transport at path+"/longpoll". The
 // channel.Config's PubSub and Logger default to the Endpoint's.
@@ -112,6 +159,21 @@ func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = e.cfg.Logger
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = e.cfg.Metrics
+	}
+	if cfg.JoinsPerSecond == 0 {
+		cfg.JoinsPerSecond = e.cfg.JoinsPerSecond
+	}
+	if cfg.JoinBurst == 0 {
+		cfg.JoinBurst = e.cfg.JoinBurst
+	}
+	if cfg.EventsPerSecond == 0 {
+		cfg.EventsPerSecond = e.cfg.EventsPerSecond
+	}
+	if cfg.EventBurst == 0 {
+		cfg.EventBurst = e.cfg.EventBurst
 	}
 	srv, err := channel.NewServer(cfg)
 	if err != nil {
@@ -138,6 +200,7 @@ func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, err
 // before calling Live.
 func (e *Endpoint) Live(l *live.Server) error {
 	l.SetPubSub(e.ps)
+	l.SetRenderObserver(renderObserver(e.cfg.Metrics))
 	router := &channel.Router{}
 	l.Register(router)
 	if _, err := e.Socket(l.SocketPath(), channel.Config{Router: router, Connect: l.Connect}); err != nil {
@@ -160,6 +223,7 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.Ser
 
 // Broadcast sends event to every subscriber of topic on every node.
 func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload any) error {
+	e.broadcasts.Inc()
 	return channel.Broadcast(ctx, e.ps, topic, event, payload)
 }
 
@@ -211,7 +275,14 @@ type receiver struct{ sock *channel.Socket }
 
 func (r receiver) Receive(f wire.Frame) error {
 	if err := r.sock.Receive(f.Data, f.Binary); err != nil {
-		return &transport.CloseError{Code: channel.CloseCode(err), Reason: "bad frame"}
+		reason := "bad frame"
+		switch {
+		case errors.Is(err, channel.ErrRateLimited):
+			reason = "rate limited"
+		case errors.Is(err, channel.ErrFlood):
+			reason = "flood"
+		}
+		return &transport.CloseError{Code: channel.CloseCode(err), Reason: reason}
 	}
 	return nil
 }

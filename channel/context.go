@@ -52,6 +52,7 @@ const (
 type Context struct {
 	sock    *Socket
 	topic   string
+	pattern string // the route pattern, the metrics label
 	joinRef wire.Ref
 	id      string
 	impl    Channel
@@ -169,6 +170,7 @@ func (c *Context) send(f wire.Frame) error {
 // Broadcast sends event to every subscriber of the topic, this client
 // included, on every node.
 func (c *Context) Broadcast(event string, payload any) error {
+	c.sock.srv.m.broadcasts.Inc()
 	return Broadcast(c.ctx, c.PubSub(), c.topic, event, payload)
 }
 
@@ -178,6 +180,7 @@ func (c *Context) BroadcastFrom(event string, payload any) error {
 	if err != nil {
 		return err
 	}
+	c.sock.srv.m.broadcasts.Inc()
 	if _, err := c.PubSub().BroadcastFrom(c.ctx, c, m); err != nil {
 		return fmt.Errorf("channel: broadcast_from: %w", err)
 	}
@@ -296,7 +299,9 @@ func (c *Context) Deliver(m *pubsub.Message) {
 		}
 		return
 	}
-	_ = c.send(wire.Frame{Data: m.Payload, Binary: m.Binary})
+	if c.send(wire.Frame{Data: m.Payload, Binary: m.Binary}) == nil {
+		c.sock.srv.m.deliveries.Inc()
+	}
 }
 
 // enqueue adds to the mailbox unless it is full or the channel is dead.
@@ -350,6 +355,7 @@ func (c *Context) run() {
 		if c.overflow && c.state.Load() != stateDead {
 			c.overflow = false
 			c.mu.Unlock()
+			c.sock.srv.m.limits.With(LimitMailbox).Inc()
 			c.sock.log().Error("channel: mailbox overflow", "topic", c.topic, "limit", c.sock.srv.cfg.MailboxSize)
 			c.terminate(ErrOverflow, true)
 			continue
@@ -446,11 +452,14 @@ func (c *Context) doJoin(m wire.Message) {
 	if err != nil {
 		var je *JoinError
 		response := any(map[string]string{"reason": "join crashed"})
+		reason := "refused"
 		if errors.As(err, &je) {
 			response = je.Response
 		} else {
+			reason = "join crashed"
 			c.logFailure("join", err)
 		}
+		c.sock.srv.m.refused.With(c.pattern, reason).Inc()
 		c.sock.srv.cfg.Logger.Debug("channel: join refused", "topic", c.topic, "err", err)
 		data, _, encErr := encodePayload(response)
 		if encErr != nil {
@@ -475,6 +484,7 @@ func (c *Context) doJoin(m wire.Message) {
 	}
 	if err := c.PubSub().Subscribe(c.topic, c); err != nil {
 		c.logFailure("subscribe", err)
+		c.sock.srv.m.refused.With(c.pattern, "join crashed").Inc()
 		c.die()
 		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", []byte(`{"reason":"join crashed"}`)))
 		return
@@ -489,6 +499,9 @@ func (c *Context) doJoin(m wire.Message) {
 	c.pending = nil
 	c.state.Store(stateJoined)
 	c.mu.Unlock()
+	sm := &c.sock.srv.m
+	sm.joins.With(c.pattern).Inc()
+	sm.joined.With(c.pattern).Inc()
 }
 
 func (c *Context) doIn(m wire.Message) {
@@ -559,6 +572,7 @@ func (c *Context) terminate(reason error, crashed bool) {
 	}
 	c.die()
 	if crashed {
+		c.sock.srv.m.crashes.With(c.pattern).Inc()
 		c.sock.send(wire.AppendText(nil, c.joinRef, c.joinRef, c.topic, wire.EventError, []byte(`{"reason":"channel_crash"}`)))
 	}
 }
@@ -566,7 +580,9 @@ func (c *Context) terminate(reason error, crashed bool) {
 // die marks the channel dead and releases everything it holds.
 func (c *Context) die() {
 	c.mu.Lock()
-	c.state.Store(stateDead)
+	if c.state.Swap(stateDead) == stateJoined {
+		c.sock.srv.m.joined.With(c.pattern).Dec()
+	}
 	subs := c.subs
 	c.subs = nil
 	for t := range c.timers {

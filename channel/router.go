@@ -14,7 +14,8 @@ type Router struct {
 }
 
 type route struct {
-	pattern string
+	pattern string // without the trailing "*"
+	name    string // as registered, the metrics label
 	prefix  bool
 	new     func() Channel
 }
@@ -27,15 +28,25 @@ func (r *Router) Handle(pattern string, newChannel func() Channel) {
 	if strings.Contains(strings.TrimSuffix(pattern, "*"), "*") || pattern == "" {
 		panic(fmt.Sprintf("channel: bad route pattern %q: '*' only at the end", pattern))
 	}
-	r.routes = append(r.routes, route{pattern: strings.TrimSuffix(pattern, "*"), prefix: prefix, new: newChannel})
+	r.routes = append(r.routes, route{pattern: strings.TrimSuffix(pattern, "*"), name: pattern, prefix: prefix, new: newChannel})
 }
 
 // Match returns the constructor for topic.
 func (r *Router) Match(topic string) (func() Channel, bool) {
-	for _, rt := range r.routes {
+	rt := r.match(topic)
+	if rt == nil {
+		return nil, false
+	}
+	return rt.new, true
+}
+
+// match returns the first route matching topic, or nil.
+func (r *Router) match(topic string) *route {
+	for i := range r.routes {
+		rt := &r.routes[i]
 		if rt.prefix && strings.HasPrefix(topic, rt.pattern) || !rt.prefix && topic == rt.pattern {
-			return rt.new, true
+			return rt
 		}
 	}
-	return nil, false
+	return nil
 }

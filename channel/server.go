@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/parley-go/parley/metrics"
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/wire"
 )
@@ -52,13 +54,71 @@ type Config struct {
 	// A client that overflows it is flooding and is disconnected (1008);
 	// server messages that overflow it crash the channel.
 	MailboxSize int
-	Logger      *slog.Logger
+	// JoinsPerSecond and JoinBurst rate-limit joins per connection with a
+	// token bucket; defaults 10 per second and a burst of 100 or
+	// MaxChannels, whichever is larger, so a page may join all its
+	// channels at once. A join over the limit gets
+	// the error reply {"reason":"rate limited"} (the phoenix client
+	// retries it with its rejoin backoff). A negative rate disables it.
+	JoinsPerSecond float64
+	JoinBurst      int
+	// EventsPerSecond and EventBurst rate-limit every other frame a client
+	// sends (events and leaves; heartbeats are free) per connection;
+	// defaults 100 per second and a burst of 500. A client over the limit
+	// is flooding: Receive returns [ErrRateLimited] and the connection is
+	// closed with 1008. A negative rate disables it.
+	EventsPerSecond float64
+	EventBurst      int
+	// Metrics, if set, receives the server's metrics: connections,
+	// channels joined by route pattern, joins and refusals, crashes,
+	// broadcasts, deliveries and limit hits. Nil collects nothing.
+	Metrics *metrics.Registry
+	Logger  *slog.Logger
+}
+
+// serverMetrics are the series a Server updates; all nil without a
+// Registry (updates are then no-ops).
+type serverMetrics struct {
+	conns      *metrics.GaugeVec   // transport
+	joined     *metrics.GaugeVec   // pattern
+	joins      *metrics.CounterVec // pattern
+	refused    *metrics.CounterVec // pattern, reason
+	crashes    *metrics.CounterVec // pattern
+	limits     *metrics.CounterVec // limit
+	broadcasts *metrics.Counter
+	deliveries *metrics.Counter
+	messages   *metrics.Counter
+}
+
+// Limit names, the "limit" label of parley_limit_hits_total.
+const (
+	LimitJoinRate    = "joins_per_second"
+	LimitEventRate   = "events_per_second"
+	LimitMaxChannels = "max_channels"
+	LimitMailbox     = "mailbox"
+)
+
+func newServerMetrics(r *metrics.Registry) serverMetrics {
+	return serverMetrics{
+		conns:      r.Gauge("parley_connections", "Open socket connections.", "transport"),
+		joined:     r.Gauge("parley_channels_joined", "Joined channels, by route pattern.", "pattern"),
+		joins:      r.Counter("parley_joins_total", "Accepted channel joins, by route pattern.", "pattern"),
+		refused:    r.Counter("parley_joins_refused_total", "Refused channel joins, by route pattern and reason.", "pattern", "reason"),
+		crashes:    r.Counter("parley_channel_crashes_total", "Channels ended by a handler error or panic (phx_error).", "pattern"),
+		limits:     r.Counter("parley_limit_hits_total", "Times a limit refused or disconnected a client.", "limit"),
+		broadcasts: r.Counter("parley_broadcasts_total", "Broadcasts published through a channel Context or the Endpoint.").With(),
+		deliveries: r.Counter("parley_deliveries_total", "Broadcast frames queued to connections (fastlane).").With(),
+		messages:   r.Counter("parley_messages_in_total", "Frames received from clients.").With(),
+	}
 }
 
 // Server accepts sockets. Build it with [NewServer].
 type Server struct {
 	cfg    Config
 	router *Router
+	m      serverMetrics
+	// epoch is the origin of the sockets' token buckets (monotonic).
+	epoch time.Time
 
 	sockets atomic.Int64
 	joins   atomic.Int64
@@ -82,10 +142,22 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.MailboxSize <= 0 {
 		cfg.MailboxSize = 1024
 	}
+	if cfg.JoinsPerSecond == 0 {
+		cfg.JoinsPerSecond = 10
+	}
+	if cfg.JoinBurst <= 0 {
+		cfg.JoinBurst = max(cfg.MaxChannels, 100)
+	}
+	if cfg.EventsPerSecond == 0 {
+		cfg.EventsPerSecond = 100
+	}
+	if cfg.EventBurst <= 0 {
+		cfg.EventBurst = 500
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, router: cfg.Router}, nil
+	return &Server{cfg: cfg, router: cfg.Router, m: newServerMetrics(cfg.Metrics), epoch: time.Now()}, nil
 }
 
 // PubSub returns the server's PubSub.
@@ -125,6 +197,7 @@ func (s *Server) Connect(ctx context.Context, info *ConnectInfo, conn Conn) (*So
 		}
 	}
 	s.sockets.Add(1)
+	s.m.conns.With(info.Transport).Inc()
 	return sock, nil
 }
 
@@ -215,6 +288,9 @@ type Socket struct {
 	// wg counts the mailbox and timer goroutines of this socket's channels.
 	wg sync.WaitGroup
 
+	// joinBucket and eventBucket are used by Receive only (see bucket).
+	joinBucket, eventBucket bucket
+
 	// mu guards chans and closed.
 	mu     sync.Mutex
 	chans  map[string]*Context
@@ -243,7 +319,8 @@ func (s *Socket) Channels() int {
 }
 
 // CloseCode maps an error returned by Receive to a WebSocket close code:
-// 1007 for a malformed frame, 1008 for a flood.
+// 1007 for a malformed frame, 1008 for a flood (mailbox overflow or event
+// rate limit).
 func CloseCode(err error) int {
 	if errors.Is(err, ErrFlood) {
 		return closePolicy
@@ -254,6 +331,36 @@ func CloseCode(err error) int {
 // ErrFlood is returned by Receive when a client overflows a mailbox.
 var ErrFlood = errors.New("channel: client flooding")
 
+// ErrRateLimited is returned by Receive when a client sends events faster
+// than Config.EventsPerSecond allows beyond its burst. It wraps [ErrFlood].
+var ErrRateLimited = fmt.Errorf("%w: over the event rate limit", ErrFlood)
+
+// bucket is a token bucket. Its fields are used only by Receive, which the
+// transport calls from one goroutine at a time, so it needs no lock.
+type bucket struct {
+	tokens float64
+	last   time.Duration // since Server.epoch; 0 means full
+}
+
+// allow takes a token if one is left, refilling at rate per second up to
+// burst. A negative rate allows everything.
+func (b *bucket) allow(now time.Duration, rate float64, burst int) bool {
+	if rate < 0 {
+		return true
+	}
+	if b.last == 0 {
+		b.tokens = float64(burst)
+	} else {
+		b.tokens = min(float64(burst), b.tokens+(now-b.last).Seconds()*rate)
+	}
+	b.last = max(now, 1)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
 // Receive handles one inbound frame. It returns an error for a malformed
 // frame (wrapping wire.ErrMalformed) or a flood ([ErrFlood]); the transport
 // then closes the connection with [CloseCode].
@@ -263,6 +370,8 @@ func (s *Socket) Receive(data []byte, binary bool) error {
 		s.log().Warn("channel: malformed frame", "err", err, "bytes", len(data))
 		return err
 	}
+	srv := s.srv
+	srv.m.messages.Inc()
 	switch {
 	case m.Topic == wire.TopicPhoenix && m.Event == wire.EventHeartbeat:
 		s.send(wire.AppendReply(nil, wire.Ref{}, m.Ref, wire.TopicPhoenix, "ok", nil))
@@ -270,6 +379,12 @@ func (s *Socket) Receive(data []byte, binary bool) error {
 	case m.Event == wire.EventJoin:
 		s.join(m)
 		return nil
+	}
+	if !s.eventBucket.allow(time.Since(srv.epoch), srv.cfg.EventsPerSecond, srv.cfg.EventBurst) {
+		srv.m.limits.With(LimitEventRate).Inc()
+		s.log().Warn("channel: client over the event rate limit, disconnecting", "topic", m.Topic,
+			"per_second", srv.cfg.EventsPerSecond, "burst", srv.cfg.EventBurst)
+		return ErrRateLimited
 	}
 	s.mu.Lock()
 	c := s.chans[m.Topic]
@@ -290,13 +405,17 @@ func (s *Socket) Receive(data []byte, binary bool) error {
 		kind = mailLeave
 	}
 	if !c.enqueue(mail{kind: kind, msg: m}) {
-		s.log().Warn("channel: client flooding a channel mailbox", "topic", m.Topic)
+		srv.m.limits.With(LimitMailbox).Inc()
+		s.log().Warn("channel: client flooding a channel mailbox", "topic", m.Topic, "limit", srv.cfg.MailboxSize)
 		return ErrFlood
 	}
 	return nil
 }
 
 func (s *Socket) unmatched(m wire.Message) {
+	if m.Event == wire.EventJoin {
+		s.srv.m.refused.With("", "unmatched topic").Inc()
+	}
 	s.send(wire.AppendReply(nil, wire.Ref{}, m.Ref, m.Topic, "error", []byte(`{"reason":"unmatched topic"}`)))
 }
 
@@ -305,8 +424,8 @@ func (s *Socket) send(frame []byte) {
 }
 
 func (s *Socket) join(m wire.Message) {
-	newChannel, ok := s.srv.router.Match(m.Topic)
-	if !ok {
+	rt := s.srv.router.match(m.Topic)
+	if rt == nil {
 		s.unmatched(m)
 		return
 	}
@@ -316,13 +435,26 @@ func (s *Socket) join(m wire.Message) {
 		return
 	}
 	old := s.chans[m.Topic]
-	if old == nil && len(s.chans) >= s.srv.cfg.MaxChannels {
+	srv := s.srv
+	if old == nil && len(s.chans) >= srv.cfg.MaxChannels {
 		s.mu.Unlock()
-		s.log().Warn("channel: too many channels joined", "topic", m.Topic, "limit", s.srv.cfg.MaxChannels)
+		srv.m.limits.With(LimitMaxChannels).Inc()
+		srv.m.refused.With(rt.name, "too many channels joined").Inc()
+		s.log().Warn("channel: too many channels joined", "topic", m.Topic, "limit", srv.cfg.MaxChannels)
 		s.send(wire.AppendReply(nil, m.JoinRef, m.Ref, m.Topic, "error", []byte(`{"reason":"too many channels joined"}`)))
 		return
 	}
-	c := newContext(s, m.Topic, m.JoinRef, newChannel())
+	if !s.joinBucket.allow(time.Since(srv.epoch), srv.cfg.JoinsPerSecond, srv.cfg.JoinBurst) {
+		s.mu.Unlock()
+		srv.m.limits.With(LimitJoinRate).Inc()
+		srv.m.refused.With(rt.name, "rate limited").Inc()
+		s.log().Warn("channel: join over the rate limit", "topic", m.Topic,
+			"per_second", srv.cfg.JoinsPerSecond, "burst", srv.cfg.JoinBurst)
+		s.send(wire.AppendReply(nil, m.JoinRef, m.Ref, m.Topic, "error", []byte(`{"reason":"rate limited"}`)))
+		return
+	}
+	c := newContext(s, m.Topic, m.JoinRef, rt.new())
+	c.pattern = rt.name
 	s.chans[m.Topic] = c
 	s.mu.Unlock()
 	s.srv.joins.Add(1)
@@ -372,4 +504,5 @@ func (s *Socket) Closed() {
 	}
 	s.wg.Wait()
 	s.srv.sockets.Add(-1)
+	s.srv.m.conns.With(s.transport).Dec()
 }

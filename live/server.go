@@ -37,7 +37,23 @@ type Config struct {
 	Scripts []string
 	// SocketPath is where the live socket is mounted; default "/live".
 	SocketPath string
-	Logger     *slog.Logger
+	// OnRender, if set, is told about every render of a connected view
+	// (for metrics); it runs on the view's goroutine and must be quick.
+	// Endpoint.Live sets it to feed the Endpoint's metrics.
+	OnRender func(RenderInfo)
+	Logger   *slog.Logger
+}
+
+// RenderInfo describes one render of a connected view.
+type RenderInfo struct {
+	// View is the route pattern of the view ("/products/{sku}").
+	View string
+	// Duration is the time to render the view and compute the diff.
+	Duration time.Duration
+	// Bytes is the size of the diff sent (the full render on join).
+	Bytes int
+	// Join is true for the full render of a join.
+	Join bool
 }
 
 // GroupOptions configures a live session: views that share a layout and
@@ -113,6 +129,22 @@ func (s *Server) SetPubSub(ps *pubsub.PubSub) {
 	if s.cfg.PubSub == nil {
 		s.cfg.PubSub = ps
 	}
+}
+
+// SetRenderObserver sets Config.OnRender if none was configured
+// (Endpoint.Live does).
+func (s *Server) SetRenderObserver(f func(RenderInfo)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.OnRender == nil {
+		s.cfg.OnRender = f
+	}
+}
+
+func (s *Server) onRender() func(RenderInfo) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg.OnRender
 }
 
 // PubSub returns the PubSub views subscribe on, creating an in-process one

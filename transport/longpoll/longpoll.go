@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parley-go/parley/metrics"
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/wire"
 )
@@ -42,13 +43,21 @@ type Options struct {
 	// POST body; default 8 MiB.
 	MaxFrameSize int
 	MaxBodySize  int64
-	// MaxSessions bounds open sessions; default 100 000.
+	// MaxSessions bounds open sessions; default 100 000. An open over it
+	// gets HTTP 503 (the client retries with backoff).
 	MaxSessions int
 	// QueueFrames and QueueBytes bound the frames buffered between polls;
 	// defaults 1024 and 4 MiB. Overflow ends the session (slow consumer).
 	QueueFrames int
 	QueueBytes  int
-	Logger      *slog.Logger
+	// ConnLimiter, if set, bounds sessions per remote IP address (shared
+	// with other transports); an open over it gets HTTP 429 (the client
+	// retries with backoff).
+	ConnLimiter *transport.ConnLimiter
+	// Metrics, if set, receives refusals, session ends by reason, limit
+	// hits and the frames buffered between polls.
+	Metrics *metrics.Registry
+	Logger  *slog.Logger
 }
 
 const maxLines = 100
@@ -57,6 +66,7 @@ const maxLines = 100
 type Server struct {
 	opts    Options
 	handler transport.Handler
+	m       *transport.Metrics
 	wg      sync.WaitGroup
 
 	// mu guards sessions and closed.
@@ -94,7 +104,30 @@ func New(h transport.Handler, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, handler: h, sessions: make(map[string]*session)}
+	s := &Server{opts: opts, handler: h, sessions: make(map[string]*session), m: transport.NewMetrics(opts.Metrics, "longpoll")}
+	if s.m != nil {
+		s.m.QueueFrames.Add(func() float64 { f, _ := s.Queued(); return float64(f) }, "longpoll")
+		s.m.QueueBytes.Add(func() float64 { _, b := s.Queued(); return float64(b) }, "longpoll")
+	}
+	return s
+}
+
+// Queued returns the frames and bytes buffered for every session. It
+// visits each session: meant for scrapes, not hot paths.
+func (s *Server) Queued() (frames, bytes int) {
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.mu.Lock()
+		frames += len(ss.queue)
+		bytes += ss.bytes
+		ss.mu.Unlock()
+	}
+	return frames, bytes
 }
 
 // Sessions returns the number of open sessions.
@@ -106,10 +139,11 @@ func (s *Server) Sessions() int {
 
 // session is one long-poll connection; it implements transport.Conn.
 type session struct {
-	srv   *Server
-	token string
-	recv  transport.Receiver
-	log   *slog.Logger
+	srv    *Server
+	token  string
+	remote string
+	recv   transport.Receiver
+	log    *slog.Logger
 	// idle ends the session when no poll comes; set under mu before the
 	// session is published, then only Reset.
 	idle *time.Timer
@@ -124,6 +158,9 @@ type session struct {
 	wake   chan struct{} // closed and replaced when frames arrive or the session ends
 	closed bool
 	ended  bool // recv.Closed has been scheduled
+	// code and reason say why the session ended, for metrics.
+	code   int
+	reason string
 }
 
 func (ss *session) Send(f wire.Frame) error {
@@ -138,7 +175,8 @@ func (ss *session) Send(f wire.Frame) error {
 	}
 	if len(ss.queue) >= ss.srv.opts.QueueFrames || ss.bytes+len(f.Data) > ss.srv.opts.QueueBytes {
 		ss.log.Warn("longpoll: slow consumer disconnected", "queued_frames", len(ss.queue))
-		ss.closeLocked()
+		ss.srv.m.LimitHit(transport.LimitOutboundQueue)
+		ss.closeLocked(transport.CloseTryAgainLater, "slow consumer")
 		return transport.ErrSlowConsumer
 	}
 	ss.queue = append(ss.queue, f.Data)
@@ -151,7 +189,7 @@ func (ss *session) Send(f wire.Frame) error {
 func (ss *session) Close(code int, reason string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.closeLocked()
+	ss.closeLocked(code, reason)
 }
 
 func (ss *session) wakeLocked() {
@@ -162,11 +200,12 @@ func (ss *session) wakeLocked() {
 // closeLocked marks the session closed and ends it in another goroutine:
 // Close may be called from a pubsub delivery, where Receiver.Closed (which
 // unsubscribes) must not run.
-func (ss *session) closeLocked() {
+func (ss *session) closeLocked(code int, reason string) {
 	if ss.closed {
 		return
 	}
 	ss.closed = true
+	ss.code, ss.reason = code, reason
 	ss.queue, ss.bytes = nil, 0
 	ss.wakeLocked()
 	ss.srv.wg.Add(1)
@@ -186,8 +225,11 @@ func (ss *session) end() {
 	ss.ended = true
 	ss.closed = true
 	idle := ss.idle
+	code, reason := ss.code, ss.reason
 	ss.mu.Unlock()
 	idle.Stop()
+	ss.srv.m.Disconnect(code, reason)
+	ss.srv.opts.ConnLimiter.Release(ss.remote)
 	ss.srv.mu.Lock()
 	if ss.srv.sessions[ss.token] == ss {
 		delete(ss.srv.sessions, ss.token)
@@ -240,6 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.opts.CheckOrigin(r) {
+		s.m.Refused("origin")
 		s.opts.Logger.Warn("longpoll: origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "longpoll: origin not allowed", http.StatusForbidden)
 		return
@@ -275,24 +318,44 @@ func newToken() string {
 func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	params := r.URL.Query()
 	if !transport.CheckVsn(params) {
+		s.m.Refused("vsn")
 		s.writeStatus(w, 403, "", nil)
 		return
 	}
 	s.mu.Lock()
-	full := s.closed || len(s.sessions) >= s.opts.MaxSessions
+	closed, full := s.closed, len(s.sessions) >= s.opts.MaxSessions
 	s.mu.Unlock()
-	if full {
-		s.opts.Logger.Warn("longpoll: session refused: shutting down or at MaxSessions", "limit", s.opts.MaxSessions)
-		s.writeStatus(w, 503, "", nil)
+	if closed || full {
+		// A real HTTP error with a body that is not JSON: the phoenix
+		// client reads it as status 0 and retries with backoff (a 503 in
+		// the JSON body would be an "unhandled poll status" to it).
+		if closed {
+			s.m.Refused("shutdown")
+		} else {
+			s.m.Refused(transport.LimitMaxSessions)
+			s.m.LimitHit(transport.LimitMaxSessions)
+			s.opts.Logger.Warn("longpoll: session refused: at MaxSessions", "limit", s.opts.MaxSessions)
+		}
+		http.Error(w, "longpoll: unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	ss := &session{srv: s, token: newToken(), wake: make(chan struct{}), log: s.opts.Logger.With("remote", r.RemoteAddr)}
+	if !s.opts.ConnLimiter.Acquire(r.RemoteAddr) {
+		s.m.Refused(transport.LimitConnsPerAddr)
+		s.m.LimitHit(transport.LimitConnsPerAddr)
+		s.opts.Logger.Warn("longpoll: too many sessions from one address", "remote", r.RemoteAddr,
+			"limit", s.opts.ConnLimiter.Max())
+		http.Error(w, "longpoll: too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	ss := &session{srv: s, token: newToken(), remote: r.RemoteAddr, wake: make(chan struct{}), log: s.opts.Logger.With("remote", r.RemoteAddr)}
 	info := &transport.ConnectInfo{
 		Params: params, AuthToken: r.Header.Get("X-Phoenix-Authtoken"), Header: r.Header,
 		RemoteAddr: r.RemoteAddr, Transport: "longpoll",
 	}
 	recv, err := s.handler.Connect(r.Context(), info, ss)
 	if err != nil {
+		s.opts.ConnLimiter.Release(r.RemoteAddr)
+		s.m.Refused("connect")
 		s.opts.Logger.Debug("longpoll: connect refused", "remote", r.RemoteAddr, "err", err)
 		s.writeStatus(w, 403, "", nil)
 		return
@@ -301,7 +364,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	ss.mu.Lock()
 	ss.idle = time.AfterFunc(s.opts.IdleTimeout, func() {
 		ss.mu.Lock()
-		ss.closeLocked()
+		ss.closeLocked(1006, "idle timeout")
 		ss.mu.Unlock()
 	})
 	ss.mu.Unlock()
@@ -310,7 +373,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		ss.idle.Stop()
 		recv.Closed()
-		s.writeStatus(w, 503, "", nil)
+		s.opts.ConnLimiter.Release(r.RemoteAddr)
+		http.Error(w, "longpoll: unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	s.sessions[ss.token] = ss
@@ -381,12 +445,18 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, ss *session) {
 	for _, f := range frames {
 		if len(f.Data) > s.opts.MaxFrameSize {
 			ss.log.Warn("longpoll: frame too big", "bytes", len(f.Data))
+			s.m.LimitHit(transport.LimitFrameSize)
 			ss.Close(transport.CloseTooBig, "frame too big")
 			s.writeStatus(w, 413, "", nil)
 			return
 		}
 		if err := ss.recv.Receive(f); err != nil {
-			ss.Close(transport.CloseInvalidPayload, "bad frame")
+			code, reason := transport.CloseInvalidPayload, "bad frame"
+			var ce *transport.CloseError
+			if errors.As(err, &ce) {
+				code, reason = ce.Code, ce.Reason
+			}
+			ss.Close(code, reason)
 			s.writeStatus(w, 400, "", nil)
 			return
 		}

@@ -74,6 +74,7 @@ func (c *conn) enqueue(f outFrame) error {
 	if len(c.queue) >= c.srv.opts.QueueFrames || c.queuedBytes+len(f.data) > c.srv.opts.QueueBytes {
 		c.log().Warn("websocket: slow consumer disconnected", "queued_frames", len(c.queue), "queued_bytes", c.queuedBytes)
 		c.srv.slowConsumers.Add(1)
+		c.srv.m.LimitHit(transport.LimitOutboundQueue)
 		// Drop what is queued: the client reconnects and rejoins.
 		clear(c.queue)
 		c.queue = c.queue[:0]

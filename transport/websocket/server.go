@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parley-go/parley/metrics"
 	"github.com/parley-go/parley/transport"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 	// defaults 10 000 and 2 s, as Phoenix.
 	DrainBatch    int
 	DrainInterval time.Duration
+	// ConnLimiter, if set, bounds connections per remote IP address
+	// (shared with other transports); an upgrade over it gets HTTP 429.
+	ConnLimiter *transport.ConnLimiter
+	// Metrics, if set, receives connection refusals, disconnects by close
+	// code and reason, limit hits and outbound queue depth.
+	Metrics *metrics.Registry
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -60,6 +67,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	handler transport.Handler
+	m       *transport.Metrics
 
 	wg            sync.WaitGroup
 	slowConsumers atomic.Int64
@@ -102,7 +110,27 @@ func New(h transport.Handler, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, handler: h, conns: make(map[*conn]struct{})}
+	s := &Server{opts: opts, handler: h, conns: make(map[*conn]struct{}), m: transport.NewMetrics(opts.Metrics, "websocket")}
+	if s.m != nil {
+		s.m.QueueFrames.Add(func() float64 { f, _ := s.Queued(); return float64(f) }, "websocket")
+		s.m.QueueBytes.Add(func() float64 { _, b := s.Queued(); return float64(b) }, "websocket")
+	}
+	return s
+}
+
+// Queued returns the frames and bytes waiting in the outbound queues of
+// every connection. It visits each connection: meant for scrapes, not hot
+// paths.
+func (s *Server) Queued() (frames, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.mu.Lock()
+		frames += len(c.queue)
+		bytes += c.queuedBytes
+		c.mu.Unlock()
+	}
+	return frames, bytes
 }
 
 // Conns returns the number of open connections.
@@ -120,21 +148,25 @@ func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, status, msg := checkUpgrade(r)
 	if status != 0 {
+		s.m.Refused("bad upgrade")
 		http.Error(w, msg, status)
 		return
 	}
 	if !s.opts.CheckOrigin(r) {
+		s.m.Refused("origin")
 		s.opts.Logger.Warn("websocket: origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "websocket: origin not allowed", http.StatusForbidden)
 		return
 	}
 	params := r.URL.Query()
 	if !transport.CheckVsn(params) {
+		s.m.Refused("vsn")
 		http.Error(w, "websocket: unsupported protocol vsn", http.StatusForbidden)
 		return
 	}
 	offered, token, tokenOK := subprotocols(r)
 	if !tokenOK {
+		s.m.Refused("auth token")
 		http.Error(w, "websocket: bad auth token", http.StatusForbidden)
 		return
 	}
@@ -142,9 +174,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
+		s.m.Refused("shutdown")
 		http.Error(w, "websocket: shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if !s.opts.ConnLimiter.Acquire(r.RemoteAddr) {
+		s.m.Refused(transport.LimitConnsPerAddr)
+		s.m.LimitHit(transport.LimitConnsPerAddr)
+		s.opts.Logger.Warn("websocket: too many connections from one address", "remote", r.RemoteAddr,
+			"limit", s.opts.ConnLimiter.Max())
+		http.Error(w, "websocket: too many connections from your address", http.StatusTooManyRequests)
+		return
+	}
+	// Until the read loop owns the connection, a failure releases the
+	// address's slot here.
+	owned := false
+	defer func() {
+		if !owned {
+			s.opts.ConnLimiter.Release(r.RemoteAddr)
+		}
+	}()
 
 	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{})}
 	info := &transport.ConnectInfo{
@@ -152,6 +201,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	recv, err := s.handler.Connect(r.Context(), info, c)
 	if err != nil {
+		s.m.Refused("connect")
 		s.opts.Logger.Debug("websocket: connect refused", "remote", r.RemoteAddr, "err", err)
 		w.WriteHeader(http.StatusForbidden)
 		return
@@ -190,6 +240,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.started = true
 	c.kickLocked()
 	c.mu.Unlock()
+	owned = true
 	// The read loop runs in a fresh goroutine so that the HTTP server's
 	// goroutine, with its larger stack, ends now.
 	go c.readLoop()
@@ -207,10 +258,28 @@ func (s *Server) track(c *conn) bool {
 	return true
 }
 
+// forget unregisters c once its read loop has ended: it frees the
+// address's slot and counts how the connection ended.
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.opts.ConnLimiter.Release(c.remote)
+	if s.m == nil {
+		return
+	}
+	c.mu.Lock()
+	code, reason, closing := c.closeCode, c.closeReason, c.closing
+	c.mu.Unlock()
+	switch {
+	case !closing:
+		// No close frame either way: the network failed, the client
+		// vanished, or the idle timeout expired.
+		code, reason = 1006, "connection lost"
+	case reason == "":
+		reason = "client" // we echoed the client's close
+	}
+	s.m.Disconnect(code, reason)
 }
 
 // Shutdown stops accepting connections, closes the open ones with code 1012
