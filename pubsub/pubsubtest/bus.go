@@ -1,6 +1,7 @@
 // Package pubsubtest helps test code that runs on several nodes: [Bus] is an
 // in-process [pubsub.Adapter] hub that connects several *pubsub.PubSub in one
-// process, with seeded message loss and network partitions.
+// process, with seeded message loss and network partitions; [Run] is the
+// conformance suite every adapter passes (the Bus, natspubsub, redispubsub).
 //
 // Entry points: [NewBus] builds a Bus; [Bus.Adapter] returns one adapter per
 // node, to pass in [pubsub.Config]; [Bus.Partition] and [Bus.Heal] cut a node

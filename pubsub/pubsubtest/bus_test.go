@@ -210,3 +210,21 @@ func Example() {
 type chanSubscriber struct{ c chan<- string }
 
 func (s *chanSubscriber) Deliver(m *pubsub.Message) { s.c <- string(m.Payload) }
+
+// TestConformance runs the adapter suite on the Bus; its "engine restart"
+// is a partition of every node, healed at once.
+func TestConformance(t *testing.T) {
+	pubsubtest.Run(t, func(t *testing.T, n int) ([]*pubsub.PubSub, func()) {
+		bus := pubsubtest.NewBus(pubsubtest.BusConfig{})
+		t.Cleanup(func() { bus.Close() })
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("node%d", i))
+		}
+		nodes := newNodes(t, bus, names...)
+		return nodes, func() {
+			bus.Partition(names...)
+			bus.Heal(names...)
+		}
+	})
+}
