@@ -12,6 +12,12 @@ import (
 type room struct {
 	app  *App
 	user string
+	// card is the card being estimated as this channel last saw it; a
+	// vote carries it, so a vote left over from the previous card (not yet
+	// cleared by that user's own channel) is never tallied with new ones.
+	card int
+	// voted is whether this channel's meta holds a vote to clear.
+	voted bool
 }
 
 type afterJoin struct{}
@@ -32,6 +38,9 @@ func (r *room) Join(c *channel.Context, _ json.RawMessage) (any, error) {
 	st, err := r.app.state(c.Context(), roomName(c.Topic()))
 	if err != nil {
 		return nil, err
+	}
+	if st.card != nil {
+		r.card = st.card.ID
 	}
 	return map[string]any{"card": st.card, "driver": st.driver}, nil
 }
@@ -68,9 +77,13 @@ func (r *room) HandleIn(c *channel.Context, m channel.Message) (*channel.Reply, 
 		if err := m.Decode(&p); err != nil || !p.valid() {
 			return channel.ErrorReply(map[string]string{"reason": "points must be a number from 0 to 100"}), nil
 		}
-		if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": *p.Points}); err != nil {
+		if r.card == 0 {
+			return channel.ErrorReply(map[string]string{"reason": "no card is being estimated"}), nil
+		}
+		if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": *p.Points, "card": r.card}); err != nil {
 			return nil, err
 		}
+		r.voted = true
 		return channel.Ok(nil), r.maybeTally(c)
 	case "next_card":
 		var p pointsPayload
@@ -92,7 +105,8 @@ func (r *room) HandleIn(c *channel.Context, m channel.Message) (*channel.Reply, 
 	return channel.ErrorReply(map[string]string{"reason": "unknown event " + m.Event}), nil
 }
 
-// maybeTally broadcasts the result once every present user has voted.
+// maybeTally broadcasts the result once every present user has voted on
+// the current card.
 func (r *room) maybeTally(c *channel.Context) error {
 	var votes []int
 	for _, p := range r.app.tracker.List(c.Topic()) {
@@ -100,8 +114,9 @@ func (r *room) maybeTally(c *channel.Context) error {
 		for _, meta := range p.Metas {
 			var v struct {
 				Points *int `json:"points"`
+				Card   int  `json:"card"`
 			}
-			if err := meta.Decode(&v); err == nil && v.Points != nil {
+			if err := meta.Decode(&v); err == nil && v.Points != nil && v.Card == r.card {
 				votes = append(votes, *v.Points)
 				voted = true
 				break
@@ -121,10 +136,21 @@ func (r *room) maybeTally(c *channel.Context) error {
 // Intercepts: every channel sees "new_card" before its client.
 func (r *room) Intercepts() []string { return []string{"new_card"} }
 
-// HandleOut clears this user's vote, then passes the card on.
+// HandleOut notes the new card and clears this user's vote (if any), then
+// passes the card on.
 func (r *room) HandleOut(c *channel.Context, event string, payload json.RawMessage) error {
-	if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": nil}); err != nil {
+	var nc struct {
+		Card Card `json:"card"`
+	}
+	if err := json.Unmarshal(payload, &nc); err != nil {
 		return err
+	}
+	r.card = nc.Card.ID
+	if r.voted {
+		if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": nil}); err != nil {
+			return err
+		}
+		r.voted = false
 	}
 	return c.Push(event, payload)
 }

@@ -194,3 +194,22 @@ func TestJoinWithoutUsernameRefused(t *testing.T) {
 		t.Fatalf("join %s %s", j.Reply.Status, j.Reply.Response)
 	}
 }
+
+// TestVotesCarryTheirCard: a vote records the card it was cast on, so a
+// vote left from the previous card never joins the tally of the next.
+func TestVotesCarryTheirCard(t *testing.T) {
+	f := newFixture(t)
+	ana := f.join(t, "ana")
+	if r := ana.Push(t, "user_estimated", map[string]int{"points": 3}); r.Status != "error" {
+		t.Fatalf("vote before any card: %s %s", r.Status, r.Response)
+	}
+	ana.Push(t, "start_pointing", nil).Ok(t)
+	ana.ExpectPush(t, "new_card")
+	ana.Push(t, "user_estimated", map[string]int{"points": 5}).Ok(t)
+	ana.ExpectPush(t, "winner")
+	p, _ := f.tracker.Get("room:r", "ana")
+	var v struct{ Points, Card int }
+	if err := p.Metas[0].Decode(&v); err != nil || v.Points != 5 || v.Card != 1 {
+		t.Fatalf("meta %s: %v", p.Metas[0], err)
+	}
+}
