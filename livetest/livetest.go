@@ -47,6 +47,7 @@ type View struct {
 	ch     *channeltest.Channel
 	tree   diff.Tree
 	dom    streamDOM
+	diffs  []json.RawMessage
 	html   string // the page after the last diff, streams kept
 	title  string
 	events []diff.Event
@@ -154,6 +155,7 @@ func JoinWith(t testing.TB, l *live.Server, path string, edit func(payload map[s
 
 func (v *View) apply(t testing.TB, d json.RawMessage) {
 	t.Helper()
+	v.diffs = append(v.diffs, append(json.RawMessage(nil), d...))
 	msg, err := v.tree.Apply(d)
 	if err != nil {
 		t.Fatalf("livetest: apply diff %s: %v", d, err)
@@ -186,6 +188,10 @@ func (v *View) JS(t testing.TB, event string, value map[string]any) json.RawMess
 	t.Helper()
 	return v.event(t, "js", event, value, nil)
 }
+
+// Diffs returns every rendered tree the view applied, in order: the join's
+// rendered, then each diff of a reply or push, as sent.
+func (v *View) Diffs() []json.RawMessage { return v.diffs }
 
 // Title returns the last title the server set.
 func (v *View) Title() string { return v.title }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/examples/chat"
 	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
 	"github.com/parley-go/parley/examples/lobby"
@@ -73,6 +74,7 @@ var apps = []App{
 	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout."},
 	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
 	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form (a backend event for every page)."},
+	{"/chat/rooms/1", "Chat", "LiveView streams: rooms, messages sent once and forgotten by the server, edit, delete, infinite scroll-back."},
 }
 
 // New builds the demo.
@@ -147,6 +149,13 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, shop.Close)
 	shop.Register(lv)
+	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	d.closers = append(d.closers, talk.Close)
+	talk.Register(lv)
 	if err := ep.Live(lv); err != nil {
 		_ = d.Close()
 		return nil, err

@@ -1,0 +1,194 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/livetest"
+	"github.com/parley-go/parley/pubsub"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+func newApp(t *testing.T) (*App, *live.Server) {
+	t.Helper()
+	ps, err := pubsub.New(pubsub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(context.Background(), Config{DataDir: t.TempDir(), PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	l, err := live.New(live.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.Register(l)
+	return app, l
+}
+
+var msgRE = regexp.MustCompile(`<div id="messages-(\d+)" class="msg">`)
+
+// ids lists the message ids on the page, in order.
+func ids(h string) []string {
+	var out []string
+	for _, m := range msgRE.FindAllStringSubmatch(h, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func span(h string) string {
+	l := ids(h)
+	if len(l) == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%s..%s (%d)", l[0], l[len(l)-1], len(l))
+}
+
+func has(s string) func(string) bool { return func(h string) bool { return strings.Contains(h, s) } }
+
+func TestMountShowsLastTenAndRooms(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/1?user=ann")
+	h := v.HTML(t)
+	if got := span(h); got != "36..45 (10)" {
+		t.Fatalf("messages %s", got)
+	}
+	for _, want := range []string{"#weekend-plans", "#sre-team", "#general", `phx-viewport-top="load_more"`,
+		"delpha@streamchat.io", "2023-03-02 02:12:10", `id="me"`} {
+		if !strings.Contains(h, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if !strings.Contains(v.DeadHTML, `id="messages-45"`) {
+		t.Error("the dead render lacks the messages")
+	}
+	// A room with fewer than a page: no scroll-back.
+	g := livetest.Mount(t, l, "/chat/rooms/3?user=ann")
+	if h := g.HTML(t); span(h) != "58..60 (3)" || strings.Contains(h, "phx-viewport-top") {
+		t.Fatalf("small room: %s", span(h))
+	}
+}
+
+func TestMessagesReachEveryViewer(t *testing.T) {
+	_, l := newApp(t)
+	ann := livetest.Mount(t, l, "/chat/rooms/2?user=ann")
+	bob := livetest.Mount(t, l, "/chat/rooms/2?user=bob")
+	other := livetest.Mount(t, l, "/chat/rooms/1?user=cy")
+	before := len(bob.Diffs())
+
+	ann.Submit(t, "send", url.Values{"body": {"hello <b>all</b>"}})
+	for _, v := range []*livetest.View{ann, bob} {
+		v.WaitFor(t, "the new message", has(`<p class="body">hello &lt;b&gt;all&lt;/b&gt;</p>`))
+	}
+	// Bob's page got that one message: one diff, holding only it.
+	d := bob.Diffs()[before:]
+	if len(d) != 1 {
+		t.Fatalf("diffs %s", d)
+	}
+	for _, id := range regexp.MustCompile(`messages-\d+`).FindAllString(string(d[0]), -1) {
+		if id != "messages-61" {
+			t.Fatalf("diff for one message names %s: %s", id, d[0])
+		}
+	}
+	if !strings.Contains(string(d[0]), `"stream":["messages",[["messages-61",-1,-30,false]],[]]`) {
+		t.Fatalf("diff for one message: %s", d[0])
+	}
+	if got := span(bob.HTML(t)); got != "48..61 (11)" {
+		t.Fatalf("bob: %s", got)
+	}
+	// Only the sender gets edit buttons; the other room sees nothing.
+	if !strings.Contains(ann.HTML(t), `phx-click="edit" phx-value-id="61"`) || strings.Contains(bob.HTML(t), `phx-value-id="61"`) {
+		t.Fatal("edit buttons")
+	}
+	if strings.Contains(other.HTML(t), "hello") {
+		t.Fatal("leaked into room 1")
+	}
+
+	// Edit in place: the form for ann only, then the new text for both.
+	ann.Click(t, "edit", map[string]any{"id": "61"})
+	if !strings.Contains(ann.HTML(t), `class="edit-form"`) || strings.Contains(bob.HTML(t), "edit-form") {
+		t.Fatal("edit form")
+	}
+	ann.Submit(t, "save", url.Values{"id": {"61"}, "body": {"hello everyone"}})
+	for _, v := range []*livetest.View{ann, bob} {
+		v.WaitFor(t, "the edit", func(h string) bool {
+			return strings.Contains(h, `<p class="body">hello everyone</p>`) && strings.Contains(h, "(edited)") && !strings.Contains(h, "edit-form")
+		})
+		if got := span(v.HTML(t)); got != "48..61 (11)" {
+			t.Fatalf("edit moved or added: %s", got)
+		}
+	}
+	// Bob cannot edit or delete ann's message.
+	bob.Click(t, "delete", map[string]any{"id": "61"})
+	if !strings.Contains(bob.HTML(t), "cannot be deleted") {
+		t.Fatal("bob deleted ann's message")
+	}
+	// Delete reaches both.
+	ann.Click(t, "delete", map[string]any{"id": "61"})
+	for _, v := range []*livetest.View{ann, bob} {
+		v.WaitFor(t, "the delete", func(h string) bool { return span(h) == "48..57 (10)" })
+	}
+}
+
+func TestScrollBackIsBounded(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/1?user=ann")
+	steps := []struct {
+		first string
+		want  string
+	}{
+		{"36", "26..45 (20)"},
+		{"26", "16..45 (30)"},
+		{"16", "6..35 (30)"}, // the limit drops the newest
+		{"6", "1..30 (30)"},
+	}
+	for _, s := range steps {
+		v.JS(t, "load_more", map[string]any{"id": "messages-" + s.first})
+		if got := span(v.HTML(t)); got != s.want {
+			t.Fatalf("after loading before %s: %s", s.first, got)
+		}
+	}
+	if strings.Contains(v.HTML(t), "phx-viewport-top") {
+		t.Fatal("no more pages, but phx-viewport-top stays")
+	}
+	// An overrun loads too, and more does nothing.
+	v.JS(t, "load_more", map[string]any{"id": "messages-1", "_overran": true})
+	if got := span(v.HTML(t)); got != "1..30 (30)" {
+		t.Fatalf("after the end: %s", got)
+	}
+	// A new message keeps the page at the limit.
+	v.Submit(t, "send", url.Values{"body": {"back to now"}})
+	v.WaitFor(t, "the new message", has("back to now"))
+	if got := span(v.HTML(t)); got != "2..61 (30)" {
+		t.Fatalf("new message at the limit: %s", got)
+	}
+}
+
+func TestNameForm(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/1")
+	h := v.HTML(t)
+	if !strings.Contains(h, `id="name-form"`) || strings.Contains(h, `id="send-form`) || strings.Contains(h, `phx-click="edit"`) {
+		t.Fatal("anonymous page")
+	}
+	v.Submit(t, "set_name", url.Values{"user": {"delpha@streamchat.io"}})
+	h = v.HTML(t)
+	if !strings.Contains(h, `id="send-form-0"`) || !strings.Contains(h, `phx-click="edit" phx-value-id="42"`) || span(h) != "36..45 (10)" {
+		t.Fatalf("named page: %s\n%s", span(h), h)
+	}
+	nav := v.Navigations()
+	if len(nav) != 1 || nav[0].To != "/chat/rooms/1?user=delpha%40streamchat.io" {
+		t.Fatalf("navigations %v", nav)
+	}
+}
