@@ -229,6 +229,7 @@ func TestJoinRefusals(t *testing.T) {
 	}
 	stranger.Handle("/counter", func() live.View { return &counter{} })
 	foreignSession, _ := pageToken(t, stranger, `data-phx-session="([^"]*)"`)
+	csrfToken, _ := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
 
 	tests := []struct {
 		name, path string
@@ -238,6 +239,9 @@ func TestJoinRefusals(t *testing.T) {
 		{"forged session", "/counter", func(p map[string]any) { p["session"] = p["session"].(string) + "x" }, `{"reason":"stale"}`},
 		{"session of another server", "/counter", func(p map[string]any) { p["session"] = foreignSession }, `{"reason":"stale"}`},
 		{"session token as static token", "/counter", func(p map[string]any) { p["static"] = p["session"] }, `{"reason":"stale"}`},
+		{"static token as session token", "/counter", func(p map[string]any) { p["session"] = p["static"] }, `{"reason":"stale"}`},
+		{"CSRF token as session token", "/counter", func(p map[string]any) { p["session"] = csrfToken }, `{"reason":"stale"}`},
+		{"no session token", "/counter", func(p map[string]any) { delete(p, "session") }, `{"reason":"stale"}`},
 		{"url of another view", "/counter", func(p map[string]any) { p["url"] = "http://parley.test/other" }, `{"reason":"stale"}`},
 		{"live navigation out of the group", "/counter", func(p map[string]any) {
 			delete(p, "url")
@@ -300,5 +304,35 @@ func TestCSRFRequired(t *testing.T) {
 	}
 	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: header}); err != nil {
 		t.Fatalf("token with its cookie: %v", err)
+	}
+	// A token of another purpose, signed by the same key, with the cookie.
+	session, _ := pageToken(t, l, `data-phx-session="([^"]*)"`)
+	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {session}}, Header: header}); !errors.Is(err, live.ErrCSRF) {
+		t.Fatalf("session token as CSRF token: %v", err)
+	}
+	// Another browser's token with this browser's cookie.
+	otherToken, _ := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
+	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {otherToken}}, Header: header}); !errors.Is(err, live.ErrCSRF) {
+		t.Fatalf("another browser's CSRF token: %v", err)
+	}
+}
+
+// TestExpiredTokens: past TokenMaxAge a CSRF token refuses the socket
+// (the Signer's expiry of every purpose is in TestSigner; a session token
+// that fails Verify makes the join stale, as TestJoinRefusals shows).
+func TestExpiredTokens(t *testing.T) {
+	l, err := live.New(live.Config{TokenMaxAge: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Handle("/counter", func() live.View { return &counter{} })
+	token, page := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
+	header := http.Header{}
+	for _, c := range page.Cookies() {
+		header.Add("Cookie", c.Name+"="+c.Value)
+	}
+	_, err = l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: header})
+	if !errors.Is(err, live.ErrCSRF) || !errors.Is(err, live.ErrTokenExpired) {
+		t.Fatalf("expired CSRF token: %v", err)
 	}
 }

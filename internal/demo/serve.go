@@ -20,7 +20,7 @@ func Serve(ctx context.Context, addr string, d *Demo, announce func(string)) err
 	if err != nil {
 		return fmt.Errorf("demo: listen: %w", err)
 	}
-	srv := &http.Server{Handler: ep, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: SecurityHeaders(ep), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	announce("PARLEY_LISTENING http://" + ln.Addr().String())
