@@ -275,7 +275,7 @@ func decodeEvent(p eventPayload) (Event, error) {
 		return e, nil
 	}
 	var obj map[string]any
-	if len(p.Value) > 0 && json.Unmarshal(p.Value, &obj) == nil {
+	if len(p.Value) > 0 && json.Unmarshal(p.Value, &obj) == nil && obj != nil {
 		e.Params = obj
 	} else {
 		e.Params = map[string]any{}
