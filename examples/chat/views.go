@@ -36,6 +36,7 @@ type roomView struct {
 	user     string
 	messages *stream.Stream[item]
 	oldest   int64
+	loading  bool // a loadOlder is queued
 	sent     int
 }
 
@@ -180,11 +181,34 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		return v.broadcast(ctx, "deleted", m)
 	case "load_more":
 		// phx-viewport-top: the first message reached the top (or the page
-		// overran it, "_overran"): prepend the page before, newest first so
-		// that it ends up in order, keeping the first DOMLimit.
-		if v.oldest == 0 {
+		// overran it, "_overran"). The client locks the container until
+		// this reply, and a stream patched while locked goes to a clone
+		// that loses its order and limits when merged back: so reply
+		// empty, and send the page as a push right after.
+		// The hook may send two events for one scroll (first child at
+		// the top, and the overrun): load once per oldest message shown.
+		// Send queues the load after the events already received, so its
+		// push reaches the page after their replies unlocked it.
+		if v.loading || e.String("id") != "messages-"+itoa(v.oldest) {
 			return nil
 		}
+		v.loading = true
+		s.Send(loadOlder{})
+	}
+	return nil
+}
+
+// loadOlder asks the view for the page before the oldest message shown.
+type loadOlder struct{}
+
+// older prepends the page before the oldest message loaded, newest first
+// so that it ends up in order, keeping the first DOMLimit.
+func (v *roomView) older(ctx context.Context, s *live.Socket) error {
+	v.loading = false
+	if v.oldest == 0 {
+		return nil
+	}
+	{
 		ms, err := v.app.store.Before(ctx, v.room.ID, v.oldest, PageSize)
 		if err != nil {
 			return err
@@ -197,7 +221,6 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		}
 		return v.setHasMore(ctx, s, len(ms) == PageSize)
 	}
-	return nil
 }
 
 // mine returns the message an event names, if the viewer sent it.
@@ -220,6 +243,11 @@ func (v *roomView) broadcast(ctx context.Context, event string, m Message) error
 // HandleInfo applies the room's changes: each one travels to the page as
 // the one message it is about.
 func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
+	if _, ok := msg.(loadOlder); ok {
+		ctx, cancel := v.ctx()
+		defer cancel()
+		return v.older(ctx, s)
+	}
 	pm, ok := msg.(*pubsub.Message)
 	if !ok {
 		return nil
