@@ -2,6 +2,11 @@
 // Endpoint, with embedded defaults (in-process PubSub, SQLite files under a
 // data directory). cmd/parley-demo runs it; the end-to-end test server adds
 // test channels to the same router.
+//
+// Cluster mode: with Config.NATS or Config.Redis set, the PubSub (and so
+// every broadcast and the presence gossip) spans every node connected to
+// that engine; Config.Node names this node. [Listen] with reusePort lets
+// several nodes on one machine share one listening address.
 package demo
 
 import (
@@ -26,6 +31,9 @@ import (
 	"github.com/parley-go/parley/examples/party"
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/presence"
+	"github.com/parley-go/parley/pubsub"
+	"github.com/parley-go/parley/pubsub/natspubsub"
+	"github.com/parley-go/parley/pubsub/redispubsub"
 )
 
 // Config configures the demo.
@@ -44,6 +52,51 @@ type Config struct {
 	// HoldTTL is the commerce cart reservation time; default 2 minutes.
 	HoldTTL time.Duration
 	Logger  *slog.Logger
+
+	// NATS, if set, is a NATS URL (nats://host:port): the PubSub spans
+	// every node on that NATS. Redis, if set instead, is a Redis URL
+	// (redis://host:port/db). With neither, the demo is in-process.
+	NATS, Redis string
+	// Namespace separates this application's traffic on a shared engine;
+	// default "parley-demo".
+	Namespace string
+	// Node names this node in a cluster; it must be unique. Default
+	// "<hostname>-<pid>".
+	Node string
+	// PresenceBroadcast and PresenceDown set the presence tracker's gossip
+	// period and down period (presence.Config); zero keeps its defaults.
+	PresenceBroadcast, PresenceDown time.Duration
+}
+
+// clusterPubSub returns the PubSub over cfg's engine, or nil without one.
+func clusterPubSub(cfg *Config) (*pubsub.PubSub, error) {
+	if cfg.NATS == "" && cfg.Redis == "" {
+		return nil, nil
+	}
+	if cfg.NATS != "" && cfg.Redis != "" {
+		return nil, errors.New("demo: choose NATS or Redis, not both")
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "parley-demo"
+	}
+	if cfg.Node == "" {
+		host, _ := os.Hostname()
+		cfg.Node = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	var adapter pubsub.Adapter
+	engine := "nats " + cfg.NATS
+	if cfg.NATS != "" {
+		adapter = natspubsub.New(natspubsub.Config{URL: cfg.NATS, Namespace: cfg.Namespace, Logger: cfg.Logger})
+	} else {
+		engine = "redis " + cfg.Redis
+		adapter = redispubsub.New(redispubsub.Config{URL: cfg.Redis, Namespace: cfg.Namespace, Logger: cfg.Logger})
+	}
+	ps, err := pubsub.New(pubsub.Config{Node: cfg.Node, Adapter: adapter, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("demo: cluster pubsub: %w", err)
+	}
+	cfg.Logger.Info("demo: cluster mode", "node", cfg.Node, "engine", engine, "namespace", cfg.Namespace)
+	return ps, nil
 }
 
 // Demo is the assembled demo: the Endpoint and the apps behind it.
@@ -94,13 +147,30 @@ func New(cfg Config) (*Demo, error) {
 		}
 		cfg.NodeModules = dir
 	}
-	ep, err := parley.New(parley.Config{Logger: cfg.Logger})
+	ps, err := clusterPubSub(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	d := &Demo{Endpoint: ep}
-	tracker, err := presence.New(presence.Config{PubSub: ep.PubSub(), Logger: cfg.Logger})
+	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps})
 	if err != nil {
+		if ps != nil {
+			_ = ps.Close()
+		}
+		return nil, err
+	}
+	d := &Demo{Endpoint: ep}
+	if ps != nil {
+		// Closers run last to first: the cluster PubSub goes last.
+		d.closers = append(d.closers, ps.Close)
+	}
+	pcfg := presence.Config{PubSub: ep.PubSub(), Logger: cfg.Logger, BroadcastPeriod: cfg.PresenceBroadcast, DownPeriod: cfg.PresenceDown}
+	if pcfg.BroadcastPeriod > 0 && pcfg.DownPeriod > 0 {
+		// Keep-alives often enough for the down period asked for.
+		pcfg.MaxSilentPeriods = max(1, int(pcfg.DownPeriod/pcfg.BroadcastPeriod)/3)
+	}
+	tracker, err := presence.New(pcfg)
+	if err != nil {
+		_ = d.Close()
 		return nil, err
 	}
 	d.closers = append(d.closers, func() error {

@@ -15,11 +15,32 @@ import (
 // announce once it accepts connections, and serves ep until ctx ends; then
 // it stops accepting, closes every socket with 1012 and waits for them.
 func Serve(ctx context.Context, addr string, d *Demo, announce func(string)) error {
-	ep := d.Endpoint
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(ctx, addr, false)
 	if err != nil {
-		return fmt.Errorf("demo: listen: %w", err)
+		return err
 	}
+	return ServeListener(ctx, ln, d, announce)
+}
+
+// Listen listens on the TCP address addr. With reusePort the socket is
+// opened with SO_REUSEPORT, so that several processes (cluster nodes on
+// one machine) can listen on the same address and the kernel spreads the
+// connections among them.
+func Listen(ctx context.Context, addr string, reusePort bool) (net.Listener, error) {
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = setReusePort
+	}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen: %w", err)
+	}
+	return ln, nil
+}
+
+// ServeListener is Serve on a listener it closes.
+func ServeListener(ctx context.Context, ln net.Listener, d *Demo, announce func(string)) error {
+	ep := d.Endpoint
 	srv := &http.Server{Handler: SecurityHeaders(ep), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
