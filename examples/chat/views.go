@@ -208,19 +208,17 @@ func (v *roomView) older(ctx context.Context, s *live.Socket) error {
 	if v.oldest == 0 {
 		return nil
 	}
-	{
-		ms, err := v.app.store.Before(ctx, v.room.ID, v.oldest, PageSize)
-		if err != nil {
-			return err
-		}
-		for i := len(ms) - 1; i >= 0; i-- {
-			v.messages.Insert(v.item(ms[i]), stream.At(0), stream.Limit(DOMLimit))
-		}
-		if len(ms) > 0 {
-			v.oldest = ms[0].ID
-		}
-		return v.setHasMore(ctx, s, len(ms) == PageSize)
+	ms, err := v.app.store.Before(ctx, v.room.ID, v.oldest, PageSize)
+	if err != nil {
+		return err
 	}
+	for i := len(ms) - 1; i >= 0; i-- {
+		v.messages.Insert(v.item(ms[i]), stream.At(0), stream.Limit(DOMLimit))
+	}
+	if len(ms) > 0 {
+		v.oldest = ms[0].ID
+	}
+	return v.setHasMore(ctx, s, len(ms) == PageSize)
 }
 
 // mine returns the message an event names, if the viewer sent it.
