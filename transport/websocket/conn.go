@@ -30,6 +30,13 @@ type conn struct {
 	rd     io.Reader // nc, or the hijacked reader while it holds buffered bytes
 	remote string
 	recv   transport.Receiver
+	// first receives the first byte of each frame (see serve); frag,
+	// fragOp and inFrag hold a fragmented message being assembled. Only
+	// the reader goroutine touches them.
+	first  [1]byte
+	inFrag bool
+	fragOp byte
+	frag   []byte
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -43,6 +50,15 @@ type conn struct {
 	closeReason string
 	closeSent   bool
 	dead        bool // nc is closed
+	// inbox holds complete inbound messages for the inbox goroutine, which
+	// exists only while it is non-empty, so that frame handling (JSON
+	// decoding, joins) never grows the reader's stack.
+	inbox     []wire.Frame
+	inRunning bool
+	inErr     error         // the Receiver's error; stops reading
+	inSpace   chan struct{} // closed when the reader, waiting on a full inbox, may go on
+	inStopped chan struct{} // closed when the inbox goroutine exits, if someone waits
+
 	// closeDone is closed, once, when the close frame is written or nc is
 	// dead.
 	closeDone chan struct{}
@@ -205,10 +221,35 @@ func (c *conn) abort(err error) {
 
 // readLoop reads frames until the connection ends, then reports Closed.
 func (c *conn) readLoop() {
+	c.finish(c.serve())
+}
+
+// finish closes the connection after the read loop ended with err, waits
+// for the inbox goroutine, and reports Closed.
+func (c *conn) finish(err error) {
 	defer c.srv.wg.Done()
 	defer c.srv.forget(c)
-	defer c.recv.Closed()
-	err := c.read()
+	c.mu.Lock()
+	if c.inErr != nil {
+		err = c.inErr
+	}
+	c.mu.Unlock()
+	c.closeFor(err)
+	c.abort(err)
+	c.mu.Lock()
+	if c.inRunning {
+		c.inStopped = make(chan struct{})
+		stopped := c.inStopped
+		c.mu.Unlock()
+		<-stopped
+	} else {
+		c.mu.Unlock()
+	}
+	c.recv.Closed()
+}
+
+// closeFor sends the close frame that err calls for, if any.
+func (c *conn) closeFor(err error) {
 	var ce *transport.CloseError
 	switch {
 	case err == nil:
@@ -221,7 +262,106 @@ func (c *conn) readLoop() {
 	case errors.Is(err, errProtocol):
 		c.closeAndLinger(transport.CloseProtocolError, "protocol error")
 	}
-	c.abort(err)
+}
+
+// inboxMax bounds the inbound messages waiting for the Receiver; a full
+// inbox makes the reader wait (TCP backpressure on the client).
+const inboxMax = 32
+
+// deliver queues a complete inbound message for the inbox goroutine.
+func (c *conn) deliver(f wire.Frame) error {
+	c.mu.Lock()
+	for len(c.inbox) >= inboxMax && c.inErr == nil {
+		wait := make(chan struct{})
+		c.inSpace = wait
+		c.mu.Unlock()
+		<-wait
+		c.mu.Lock()
+	}
+	if err := c.inErr; err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.inbox = append(c.inbox, f)
+	if !c.inRunning {
+		c.inRunning = true
+		c.srv.wg.Add(1)
+		go c.inboxLoop()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// inboxLoop hands queued messages to the Receiver in order until the inbox
+// is empty. On a Receiver error it closes the connection with the code the
+// error asks for and stops.
+func (c *conn) inboxLoop() {
+	defer c.srv.wg.Done()
+	for {
+		c.mu.Lock()
+		if len(c.inbox) == 0 || c.inErr != nil {
+			c.inRunning = false
+			c.inbox = nil
+			c.wakeReaderLocked()
+			if c.inStopped != nil {
+				close(c.inStopped)
+				c.inStopped = nil
+			}
+			c.mu.Unlock()
+			return
+		}
+		f := c.inbox[0]
+		c.inbox[0] = wire.Frame{}
+		c.inbox = c.inbox[1:]
+		c.wakeReaderLocked()
+		c.mu.Unlock()
+		if err := c.recv.Receive(f); err != nil {
+			c.mu.Lock()
+			c.inErr = err
+			c.mu.Unlock()
+			// The close frame also ends the reader: the client echoes it,
+			// or the close timeout expires its read.
+			c.closeFor(err)
+		}
+	}
+}
+
+func (c *conn) wakeReaderLocked() {
+	if c.inSpace != nil {
+		close(c.inSpace)
+		c.inSpace = nil
+	}
+}
+
+// errClosed ends serve after the close handshake.
+var errClosed = errors.New("websocket: closed")
+
+// serve parks on the first byte of each frame, then handles the frame. While
+// parked the stack is only readLoop → serve → Read: under 1 KiB, so the GC
+// shrinks an idle reader's stack to 2 KiB. Frame handling (JSON decoding,
+// joins) happens in frame, which is off the stack while idle.
+func (c *conn) serve() error {
+	for {
+		c.mu.Lock()
+		closing := c.closing
+		c.mu.Unlock()
+		if !closing {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		}
+		n, err := c.rd.Read(c.first[:])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		if err := c.frame(c.first[0]); err != nil {
+			if errors.Is(err, errClosed) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // closeAndLinger sends a close frame and waits briefly for it to be written.
@@ -235,85 +375,74 @@ func (c *conn) closeAndLinger(code int, reason string) {
 	}
 }
 
-func (c *conn) read() error {
-	var (
-		msg     []byte
-		msgOp   byte
-		inFrag  bool
-		maxSize = int64(c.srv.opts.MaxFrameSize)
-	)
-	for {
-		c.mu.Lock()
-		closing := c.closing
-		c.mu.Unlock()
-		if !closing {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
-		}
-		h, err := readHeader(c.rd)
+// frame reads and handles the rest of one frame whose first byte is b0.
+// A fragmented message is assembled in c.frag across calls.
+func (c *conn) frame(b0 byte) error {
+	h, err := readHeaderAfter(b0, c.rd)
+	if err != nil {
+		return err
+	}
+	if !h.masked {
+		return fmt.Errorf("%w: unmasked client frame", errProtocol)
+	}
+	maxSize := int64(c.srv.opts.MaxFrameSize)
+	if h.length > maxSize || int64(len(c.frag))+h.length > maxSize {
+		return fmt.Errorf("%w: %d bytes", errTooBig, int64(len(c.frag))+h.length)
+	}
+	payload := make([]byte, h.length)
+	if _, err := io.ReadFull(c.rd, payload); err != nil {
+		return err
+	}
+	unmask(payload, h.mask, 0)
+	if br, ok := c.rd.(*bufio.Reader); ok && br.Buffered() == 0 {
+		c.rd = c.nc // drop the handshake buffer once it is drained
+	}
+	var msg []byte
+	var msgOp byte
+	switch h.op {
+	case opPing:
+		_ = c.enqueue(outFrame{op: opPong, data: payload})
+		return nil
+	case opPong:
+		return nil
+	case opClose:
+		code, err := parseClose(payload)
 		if err != nil {
 			return err
 		}
-		if !h.masked {
-			return fmt.Errorf("%w: unmasked client frame", errProtocol)
-		}
-		if h.length > maxSize || int64(len(msg))+h.length > maxSize {
-			return fmt.Errorf("%w: %d bytes", errTooBig, int64(len(msg))+h.length)
-		}
-		payload := make([]byte, h.length)
-		if _, err := io.ReadFull(c.rd, payload); err != nil {
-			return err
-		}
-		unmask(payload, h.mask, 0)
-		if br, ok := c.rd.(*bufio.Reader); ok && br.Buffered() == 0 {
-			c.rd = c.nc // drop the handshake buffer once it is drained
-		}
-		switch h.op {
-		case opPing:
-			_ = c.enqueue(outFrame{op: opPong, data: payload})
-			continue
-		case opPong:
-			continue
-		case opClose:
-			code, err := parseClose(payload)
-			if err != nil {
-				return err
+		c.mu.Lock()
+		sent := c.closeSent || c.closing
+		c.mu.Unlock()
+		if !sent {
+			// Echo the client's close.
+			if code == 1005 {
+				code = 1000
 			}
-			c.mu.Lock()
-			sent := c.closeSent || c.closing
-			c.mu.Unlock()
-			if !sent {
-				// Echo the client's close.
-				if code == 1005 {
-					code = 1000
-				}
-				c.closeAndLinger(code, "")
-			}
+			c.closeAndLinger(code, "")
+		}
+		return errClosed
+	case opText, opBinary:
+		if c.inFrag {
+			return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
+		}
+		if !h.fin {
+			c.inFrag, c.fragOp, c.frag = true, h.op, payload
 			return nil
-		case opText, opBinary:
-			if inFrag {
-				return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
-			}
-			if !h.fin {
-				inFrag, msgOp, msg = true, h.op, payload
-				continue
-			}
-			msgOp, msg = h.op, payload
-		case opContinuation:
-			if !inFrag {
-				return fmt.Errorf("%w: continuation without a message", errProtocol)
-			}
-			msg = append(msg, payload...)
-			if !h.fin {
-				continue
-			}
-			inFrag = false
 		}
-		if msgOp == opText && !utf8.Valid(msg) {
-			return errUTF8
+		msgOp, msg = h.op, payload
+	case opContinuation:
+		if !c.inFrag {
+			return fmt.Errorf("%w: continuation without a message", errProtocol)
 		}
-		if err := c.recv.Receive(wire.Frame{Data: msg, Binary: msgOp == opBinary}); err != nil {
-			return err
+		c.frag = append(c.frag, payload...)
+		if !h.fin {
+			return nil
 		}
-		msg = nil
+		msgOp, msg = c.fragOp, c.frag
+		c.inFrag, c.frag = false, nil
 	}
+	if msgOp == opText && !utf8.Valid(msg) {
+		return errUTF8
+	}
+	return c.deliver(wire.Frame{Data: msg, Binary: msgOp == opBinary})
 }

@@ -36,9 +36,19 @@ type header struct {
 // readHeader reads one frame header from r without buffering beyond it, so
 // an idle connection holds no read buffer.
 func readHeader(r io.Reader) (header, error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return header{}, err
+	}
+	return readHeaderAfter(b[0], r)
+}
+
+// readHeaderAfter reads the rest of a frame header whose first byte is b0.
+func readHeaderAfter(b0 byte, r io.Reader) (header, error) {
 	var h header
 	var b [8]byte
-	if _, err := io.ReadFull(r, b[:2]); err != nil {
+	b[0] = b0
+	if _, err := io.ReadFull(r, b[1:2]); err != nil {
 		return h, err
 	}
 	h.fin = b[0]&0x80 != 0
