@@ -12,6 +12,7 @@ package demo
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -185,6 +186,7 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, pointing.Close)
 	router := &channel.Router{}
+	router.Handle(NodeTopic, func() channel.Channel { return nodeInfo{node: ep.PubSub().Node()} })
 	lobby.Register(router)
 	pointing.Register(router)
 	if cfg.Routes != nil {
@@ -249,6 +251,21 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 		panic(err)
 	}
 	return sub
+}
+
+// NodeTopic is a channel whose join reply names the node that serves the
+// socket: {"node":"<name>"} ("local" in-process). It tells which node of a
+// cluster a client landed on.
+const NodeTopic = "node:info"
+
+type nodeInfo struct{ node string }
+
+func (n nodeInfo) Join(*channel.Context, json.RawMessage) (any, error) {
+	return map[string]string{"node": n.node}, nil
+}
+
+func (nodeInfo) HandleIn(*channel.Context, channel.Message) (*channel.Reply, error) {
+	return channel.ErrorReply(map[string]string{"reason": "unknown event"}), nil
 }
 
 // Connect is the demo socket's connect hook: it keeps the "username" and
