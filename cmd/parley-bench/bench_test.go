@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,44 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("implausible latency or throughput: %+v", r)
 			}
 		})
+	}
+}
+
+// TestCompareSmoke runs compare with tiny numbers: Parley, the gorilla
+// peer and the coalescing raw writer (their modules are built with the go
+// command; the proxy is needed only the first time), one repeat.
+func TestCompareSmoke(t *testing.T) {
+	bin := buildBench(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "compare", "-n", "20", "-servers", "parley,gorilla,raw-coalesced", "-repeats", "1",
+		"-msgs", "3", "-paced-msgs", "2", "-rate", "20", "-memsizes", "", "-settle", "1s",
+		"-peers", "../../bench/peers", "-bindir", t.TempDir(), "-out", out, "-timeout", "80s")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("compare: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "compare.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep compareReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Summary) != 3 {
+		t.Fatalf("summary of %d servers, want 3", len(rep.Summary))
+	}
+	for _, s := range rep.Summary {
+		if s.Runs != 1 || s.BurstDelivS <= 0 || s.PacedP99 <= 0 || s.SlowP99 <= 0 || s.KiBPerConn == 0 {
+			t.Errorf("implausible summary: %+v", s)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "compare.md"))
+	if err != nil || !bytes.Contains(md, []byte("## Targets")) {
+		t.Errorf("compare.md without targets (%v):\n%s", err, md)
 	}
 }
 

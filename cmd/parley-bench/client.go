@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +20,11 @@ import (
 // fleetConfig describes the client connections of a run.
 type fleetConfig struct {
 	URL     string // the server's http:// base URL
-	N       int    // connections
-	Topics  int    // connection i joins bench:<i % Topics>
-	Sources int    // source addresses 127.0.0.2 … 127.0.0.(1+Sources)
-	Dialers int    // concurrent dials
+	Proto   *protocol
+	N       int // connections
+	Topics  int // connection i joins bench:<i % Topics>
+	Sources int // source addresses 127.0.0.2 … 127.0.0.(1+Sources)
+	Dialers int // concurrent dials
 	// Expect is the number of "msg" broadcasts each connection will get;
 	// it sizes the latency buffers.
 	Expect int
@@ -45,6 +47,13 @@ type fleet struct {
 	hbStop    chan struct{}
 	hbDone    chan struct{}
 
+	// slow are connections that stop reading once joined, until
+	// slowRelease is closed (by close); set by addSlow before a
+	// measurement, read by close.
+	slow        []*benchConn
+	slowRelease chan struct{}
+	wsURL       string
+
 	// mu guards errs.
 	mu   sync.Mutex
 	errs []error
@@ -56,6 +65,7 @@ type benchConn struct {
 	ws     *wsclient.Conn
 	topic  string
 	joined chan struct{} // closed on the ok join reply
+	slow   bool          // stops reading once joined (see fleet.slow)
 
 	// mu guards lat and msgs.
 	mu   sync.Mutex
@@ -81,8 +91,15 @@ func (f *fleet) err() error {
 // dialFleet opens cfg.N connections with cfg.Dialers concurrent dials,
 // joins each to its topic, and returns once every join is acknowledged.
 func dialFleet(ctx context.Context, cfg fleetConfig) (*fleet, error) {
-	f := &fleet{cfg: cfg, conns: make([]*benchConn, cfg.N), hbStop: make(chan struct{}), hbDone: make(chan struct{})}
-	wsURL := "ws" + strings.TrimPrefix(cfg.URL, "http") + "/socket/websocket?vsn=2.0.0"
+	if cfg.Proto == nil {
+		cfg.Proto = protocols["phoenix"]
+	}
+	f := &fleet{
+		cfg: cfg, conns: make([]*benchConn, cfg.N), hbStop: make(chan struct{}), hbDone: make(chan struct{}),
+		slowRelease: make(chan struct{}),
+	}
+	wsURL := "ws" + strings.TrimPrefix(cfg.URL, "http")
+	f.wsURL = wsURL
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
 	dctx, cancel := context.WithCancel(ctx)
@@ -96,7 +113,7 @@ func dialFleet(ctx context.Context, cfg fleetConfig) (*fleet, error) {
 				if i >= cfg.N || dctx.Err() != nil {
 					return
 				}
-				c, err := f.dialOne(dctx, wsURL, i)
+				c, err := f.dialOne(dctx, wsURL, i, false)
 				if err != nil {
 					f.fail(fmt.Errorf("connection %d: %w", i, err))
 					cancel()
@@ -116,23 +133,27 @@ func dialFleet(ctx context.Context, cfg fleetConfig) (*fleet, error) {
 	return f, nil
 }
 
-// dialOne connects client i, sends its join and waits for the reply.
-func (f *fleet) dialOne(ctx context.Context, wsURL string, i int) (*benchConn, error) {
+// dialOne connects client i, sends its join (in the server's protocol)
+// and waits for the reply.
+func (f *fleet) dialOne(ctx context.Context, wsURL string, i int, slow bool) (*benchConn, error) {
 	src := netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i%max(1, f.cfg.Sources))})
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	ws, err := wsclient.Dial(cctx, wsURL, &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048})
+	topic := "bench:" + strconv.Itoa(i%max(1, f.cfg.Topics))
+	p := f.cfg.Proto
+	ws, err := wsclient.Dial(cctx, wsURL+p.path(topic), &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048})
 	if err != nil {
 		return nil, err
 	}
 	c := &benchConn{
-		f: f, ws: ws, topic: "bench:" + strconv.Itoa(i%max(1, f.cfg.Topics)),
+		f: f, ws: ws, topic: topic, slow: slow,
 		joined: make(chan struct{}), lat: make([]int64, 0, f.cfg.Expect),
 	}
-	join := `["1","1","` + c.topic + `","phx_join",{}]`
-	if err := ws.Write(cctx, wsclient.Text, []byte(join)); err != nil {
-		_ = ws.CloseNow()
-		return nil, err
+	if p.join != nil {
+		if err := ws.Write(cctx, wsclient.Text, p.join(topic)); err != nil {
+			_ = ws.CloseNow()
+			return nil, err
+		}
 	}
 	f.readers.Add(1)
 	go c.readLoop()
@@ -152,10 +173,81 @@ var (
 	joinOK     = []byte(`"phx_reply",{"status":"ok"`)
 )
 
+// protocol is what the load client needs to know of a server's client
+// protocol: where to connect, how to join a topic, how to recognise the
+// join reply, and how to find broadcasts (and their timestamps) in a frame.
+type protocol struct {
+	name string
+	path func(topic string) string
+	// join is the frame sent after connecting (nil: none).
+	join func(topic string) []byte
+	// joined reports whether data is the join reply (an error if it is a
+	// refusal).
+	joined func(data []byte) (bool, error)
+	// msg and warm precede the timestamp of a measured and a warm-up
+	// broadcast; a frame may hold several (centrifuge batches).
+	msg, warm []byte
+	// heartbeat: send Phoenix heartbeats; pong: answer the server's "{}"
+	// pings with "{}" (centrifuge).
+	heartbeat, pong bool
+}
+
+// protocols are the client protocols, by the name a server announces
+// ("proto=" on its PARLEY_LISTENING line; Parley announces none).
+var protocols = map[string]*protocol{
+	// phoenix: Parley, Phoenix Channels V2.
+	"phoenix": {
+		name: "phoenix",
+		path: func(string) string { return "/socket/websocket?vsn=2.0.0" },
+		join: func(topic string) []byte { return []byte(`["1","1","` + topic + `","phx_join",{}]`) },
+		joined: func(data []byte) (bool, error) {
+			if !bytes.HasPrefix(data, []byte(`["1","1",`)) {
+				return false, nil
+			}
+			if !bytes.Contains(data, joinOK) {
+				return false, fmt.Errorf("join refused: %s", data)
+			}
+			return true, nil
+		},
+		msg: msgMarker, warm: warmMarker, heartbeat: true,
+	},
+	// plain: the gorilla, gws and raw peers. The topic is a URL
+	// parameter, the server sends "hello" once the connection is in its
+	// hub, and broadcasts are the same Phoenix-shaped frames Parley sends.
+	"plain": {
+		name: "plain",
+		path: func(topic string) string { return "/ws?topic=" + url.QueryEscape(topic) },
+		joined: func(data []byte) (bool, error) {
+			return string(data) == "hello", nil
+		},
+		msg: msgMarker, warm: warmMarker,
+	},
+	// centrifuge: Centrifuge's client protocol v2, JSON. The connect
+	// command carries the topic, which the peer subscribes server-side.
+	"centrifuge": {
+		name: "centrifuge",
+		path: func(string) string { return "/connection/websocket" },
+		join: func(topic string) []byte {
+			return []byte(`{"id":1,"connect":{"data":{"topic":"` + topic + `"}}}`)
+		},
+		joined: func(data []byte) (bool, error) {
+			switch {
+			case bytes.HasPrefix(data, []byte(`{"id":1,"connect":`)):
+				return true, nil
+			case bytes.HasPrefix(data, []byte(`{"id":1,"error":`)):
+				return false, fmt.Errorf("connect refused: %s", data)
+			}
+			return false, nil
+		},
+		msg: []byte(`"data":{"t":`), warm: []byte(`"data":{"e":"warm"`), pong: true,
+	},
+}
+
 // readLoop reads until the connection ends. It runs with a background
 // context: the fleet ends it by closing the connection.
 func (c *benchConn) readLoop() {
 	defer c.f.readers.Done()
+	p := c.f.cfg.Proto
 	joined := false
 	for {
 		_, data, err := c.ws.Read(context.Background())
@@ -166,31 +258,87 @@ func (c *benchConn) readLoop() {
 			return
 		}
 		now := time.Now().UnixNano()
-		switch {
-		case bytes.HasPrefix(data, []byte(`[null,null,`)):
-			if i := bytes.Index(data, msgMarker); i > 0 {
-				t, ok := leadingInt(data[i+len(msgMarker):])
-				if !ok {
-					c.f.fail(fmt.Errorf("%s: bad timestamp in %.80q", c.topic, data))
-					continue
-				}
-				c.mu.Lock()
-				c.lat = append(c.lat, now-t)
-				c.msgs++
-				c.mu.Unlock()
-				storeMax(&c.f.lastRecv, now)
-				c.f.delivered.Add(1)
-			} else if bytes.Contains(data, warmMarker) {
-				c.f.warm.Add(1)
-			}
-		case !joined && bytes.HasPrefix(data, []byte(`["1","1",`)):
-			if !bytes.Contains(data, joinOK) {
-				c.f.fail(fmt.Errorf("%s: join refused: %s", c.topic, data))
+		if !joined {
+			ok, err := p.joined(data)
+			if err != nil {
+				c.f.fail(fmt.Errorf("%s: %w", c.topic, err))
 				return
 			}
-			joined = true
-			close(c.joined)
+			if ok {
+				joined = true
+				close(c.joined)
+				if c.slow {
+					<-c.f.slowRelease
+				}
+			}
+			continue
 		}
+		if c.slow {
+			continue
+		}
+		if p.pong && isPing(data) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.ws.Write(ctx, wsclient.Text, []byte("{}"))
+			cancel()
+		}
+		for rest := data; ; {
+			i := bytes.Index(rest, p.msg)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(p.msg):]
+			t, ok := leadingInt(rest)
+			if !ok {
+				c.f.fail(fmt.Errorf("%s: bad timestamp in %.80q", c.topic, data))
+				break
+			}
+			c.mu.Lock()
+			c.lat = append(c.lat, now-t)
+			c.msgs++
+			c.mu.Unlock()
+			storeMax(&c.f.lastRecv, now)
+			c.f.delivered.Add(1)
+		}
+		if n := bytes.Count(data, p.warm); n > 0 {
+			c.f.warm.Add(int64(n))
+		}
+	}
+}
+
+// isPing reports whether a centrifuge frame holds the empty ping "{}" as
+// one of its newline-separated messages.
+func isPing(data []byte) bool {
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		if string(line) == "{}" {
+			return true
+		}
+	}
+	return false
+}
+
+// addSlow dials k more connections that stop reading once joined; they are
+// counted in no result. Call it between measurements.
+func (f *fleet) addSlow(ctx context.Context, k int) error {
+	for i := range k {
+		c, err := f.dialOne(ctx, f.wsURL, f.cfg.N+len(f.slow)+i, true)
+		if err != nil {
+			return err
+		}
+		f.slow = append(f.slow, c)
+	}
+	return nil
+}
+
+// reset clears the delivery counters and latencies between measurements
+// on one fleet.
+func (f *fleet) reset() {
+	f.delivered.Store(0)
+	f.warm.Store(0)
+	f.lastRecv.Store(0)
+	for _, c := range f.conns {
+		c.mu.Lock()
+		c.lat, c.msgs = c.lat[:0], 0
+		c.mu.Unlock()
 	}
 }
 
@@ -228,6 +376,9 @@ func (f *fleet) heartbeats() {
 		case <-t.C:
 		}
 		frame := []byte(`[null,"hb` + strconv.Itoa(ref) + `","phoenix","heartbeat",{}]`)
+		if !f.cfg.Proto.heartbeat {
+			continue
+		}
 		for _, c := range f.conns {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := c.ws.Write(ctx, wsclient.Text, frame)
@@ -258,6 +409,11 @@ func (f *fleet) close(ctx context.Context) {
 		<-f.hbDone
 		f.hbStarted = false
 	}
+	select {
+	case <-f.slowRelease:
+	default:
+		close(f.slowRelease)
+	}
 	work := make(chan *benchConn)
 	var wg sync.WaitGroup
 	for range 64 {
@@ -273,7 +429,7 @@ func (f *fleet) close(ctx context.Context) {
 			}
 		}()
 	}
-	for _, c := range f.conns {
+	for _, c := range append(f.conns, f.slow...) {
 		if c != nil {
 			work <- c
 		}

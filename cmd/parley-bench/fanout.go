@@ -16,6 +16,8 @@ import (
 // fanoutResult is the PARLEY_BENCH_RESULT of fanout.
 type fanoutResult struct {
 	Mode     string  `json:"mode"` // "burst" or "paced"
+	Server   string  `json:"server"`
+	Slow     int     `json:"slow,omitempty"` // connections that stop reading
 	N        int     `json:"n"`
 	Topics   int     `json:"topics"`
 	Msgs     int     `json:"msgs"`
@@ -60,6 +62,12 @@ type fanoutResult struct {
 	IRQBusy      float64 `json:"irq_busy"`
 	IRQCPUUs     float64 `json:"irq_cpu_us_per_delivery"`
 	PacedLateMax float64 `json:"paced_late_max_us,omitempty"`
+	// Server RSS just before the measurement and its peak during it
+	// (sampled every 50 ms), KiB.
+	RSSBeforeKiB int64 `json:"rss_before_kib"`
+	RSSPeakKiB   int64 `json:"rss_peak_kib"`
+
+	lat []int64 // every latency, sorted, ns (for compare's plots)
 }
 
 func runFanout(args []string) error {
@@ -76,6 +84,8 @@ func runFanout(args []string) error {
 	quiet := fs.Duration("quiet", 0, "before measuring, wait up to this long for the machine to be ≥ 90% idle")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile of the measured broadcast to this file")
+	slow := fs.Int("slow", 0, "extra connections that join and then stop reading (not counted in the results)")
+	sf := addServerFlags(fs)
 	_ = fs.Parse(args)
 	if *burst == (*rate > 0) {
 		return errors.New("fanout: choose one of -burst and -rate")
@@ -85,16 +95,24 @@ func runFanout(args []string) error {
 	}
 	ctx, cancel := runContext(*timeout)
 	defer cancel()
-	srv, err := startServer(ctx, *timeout+time.Minute)
+	spec, cleanup, err := sf.resolve(ctx)
 	if err != nil {
 		return err
 	}
-	cfg := fleetConfig{URL: srv.url, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers, Expect: *msgs}
-	res := fanoutResult{Mode: "burst", N: *n, Topics: *topics, Msgs: *msgs, Size: *size}
+	defer cleanup()
+	srv, err := startServer(ctx, spec, *timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	cfg := fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers, Expect: *msgs}
+	res := fanoutResult{Mode: "burst", Server: srv.name, Slow: *slow, N: *n, Topics: *topics, Msgs: *msgs, Size: *size}
 	if !*burst {
 		res.Mode, res.Rate = "paced", *rate
 	}
 	f, err := dialFleet(ctx, cfg)
+	if err == nil && *slow > 0 {
+		err = f.addSlow(ctx, *slow)
+	}
 	if err == nil {
 		err = fanoutRun(ctx, srv, f, &res, *warmup, *quiet, *cpuProfile)
 	}
@@ -107,6 +125,11 @@ func runFanout(args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("server: %s (%s protocol)", res.Server, srv.proto.name)
+	if res.Slow > 0 {
+		fmt.Printf(", %d slow connection(s) not reading", res.Slow)
+	}
+	fmt.Printf("\nserver RSS %d KiB before, peak %d KiB during the measurement\n", res.RSSBeforeKiB, res.RSSPeakKiB)
 	fmt.Printf("fanout (%s): %d connections, %d topic(s), %d messages of %d B", res.Mode, res.N, res.Topics, res.Msgs, res.Size)
 	if res.Mode == "paced" {
 		fmt.Printf(" at %g msgs/s", res.Rate)
@@ -136,6 +159,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		q.Add("topic", "bench:"+strconv.Itoa(i))
 	}
 	n := int64(f.cfg.N)
+	f.reset()
 	if warmup > 0 {
 		wq := cloneValues(q)
 		wq.Set("n", strconv.Itoa(warmup))
@@ -173,6 +197,24 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
+	res.RSSBeforeKiB, _ = rssKiB(srv.pid)
+	sampleStop, sampled := make(chan struct{}), make(chan int64, 1)
+	go func() {
+		peak := res.RSSBeforeKiB
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-sampleStop:
+				sampled <- peak
+				return
+			case <-t.C:
+				if v, err := rssKiB(srv.pid); err == nil {
+					peak = max(peak, v)
+				}
+			}
+		}
+	}()
 	start := time.Now()
 	type answer struct {
 		Sent     int64 `json:"sent"`
@@ -187,6 +229,8 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		limit += time.Duration(float64(res.Msgs) / res.Rate * float64(time.Second))
 	}
 	complete := waitFor(ctx, limit, func() bool { return f.delivered.Load() >= res.Expected })
+	close(sampleStop)
+	res.RSSPeakKiB = <-sampled
 	cpu1, err1 := procCPU(srv.pid)
 	writes1, _ := procWrites(srv.pid)
 	busy1, irq1, total1, err2 := machineCPU()
@@ -211,6 +255,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		res.DeliveriesSec = float64(res.Delivered) / res.Seconds
 	}
 	lat, minC, maxC := f.latencies()
+	res.lat = lat
 	res.MinPerConn, res.MaxPerConn = minC, maxC
 	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	res.P50, res.P90, res.P99 = us(percentile(lat, 50)), us(percentile(lat, 90)), us(percentile(lat, 99))

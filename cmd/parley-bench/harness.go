@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,23 +26,36 @@ const clockTicks = 100
 
 // serverProc is a running "parley-bench serve" child.
 type serverProc struct {
-	cmd  *exec.Cmd
-	pid  int
-	url  string // http://127.0.0.1:port
-	http *http.Client
-	done chan struct{} // closed when the process has exited
+	cmd   *exec.Cmd
+	pid   int
+	url   string // http://127.0.0.1:port
+	proto *protocol
+	name  string
+	http  *http.Client
+	done  chan struct{} // closed when the process has exited
 }
 
-// startServer starts this executable's serve command as a child process
-// and waits for its PARLEY_LISTENING line. The child dies with this
-// process (Pdeathsig) and after maxtime on its own.
-func startServer(ctx context.Context, maxtime time.Duration, extra ...string) (*serverProc, error) {
+// serverSpec names a server program: Parley (this executable's serve
+// command) or a peer binary from bench/peers.
+type serverSpec struct {
+	Name string
+	Exe  string
+	Args []string
+}
+
+// parleySpec is this executable's serve command.
+func parleySpec() (serverSpec, error) {
 	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-maxtime", maxtime.String()}, extra...)
-	cmd := exec.Command(exe, args...)
+	return serverSpec{Name: "parley", Exe: exe, Args: []string{"serve"}}, err
+}
+
+// startServer starts spec as a child process and waits for its
+// PARLEY_LISTENING line, which names its client protocol ("proto=plain";
+// none means Parley's phoenix). The child dies with this process
+// (Pdeathsig) and after maxtime on its own.
+func startServer(ctx context.Context, spec serverSpec, maxtime time.Duration, extra ...string) (*serverProc, error) {
+	args := append(append(slices.Clone(spec.Args), "-addr", "127.0.0.1:0", "-maxtime", maxtime.String()), extra...)
+	cmd := exec.Command(spec.Exe, args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
@@ -51,7 +66,7 @@ func startServer(ctx context.Context, maxtime time.Duration, extra ...string) (*
 		return nil, fmt.Errorf("start server: %w", err)
 	}
 	s := &serverProc{
-		cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}),
+		cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{}), name: spec.Name,
 		http: &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 4}},
 	}
 	lines := make(chan string, 1)
@@ -72,7 +87,17 @@ func startServer(ctx context.Context, maxtime time.Duration, extra ...string) (*
 	t := time.NewTimer(15 * time.Second)
 	defer t.Stop()
 	select {
-	case s.url = <-lines:
+	case line := <-lines:
+		f := strings.Fields(line)
+		s.url, s.proto = f[0], protocols["phoenix"]
+		for _, kv := range f[1:] {
+			if name, ok := strings.CutPrefix(kv, "proto="); ok {
+				if s.proto = protocols[name]; s.proto == nil {
+					s.kill()
+					return nil, fmt.Errorf("server %s speaks unknown protocol %q", spec.Name, name)
+				}
+			}
+		}
 		return s, nil
 	case <-s.done:
 		return nil, errors.New("server exited before listening")
@@ -286,4 +311,45 @@ func procWrites(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no syscw in /proc/%d/io", pid)
+}
+
+// resolveServer turns a -server value into a spec: "parley" (this
+// executable), a peer of bench/peers ("gorilla", "gws", "centrifuge",
+// "raw", "raw-coalesced"), built into binDir with the go command from its
+// own module under peersDir, or a path to a server binary (anything with a
+// slash), run with no extra arguments.
+func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSpec, error) {
+	if name == "parley" || name == "" {
+		return parleySpec()
+	}
+	if strings.Contains(name, "/") {
+		return serverSpec{Name: filepath.Base(name), Exe: name}, nil
+	}
+	module, args := name, []string(nil)
+	switch name {
+	case "gorilla", "gws", "centrifuge":
+	case "raw":
+		module, args = "raw", []string{"-coalesce=false"}
+	case "raw-coalesced":
+		module, args = "raw", []string{"-coalesce=true"}
+	default:
+		return serverSpec{}, fmt.Errorf("unknown server %q (parley, gorilla, gws, centrifuge, raw, raw-coalesced or a path)", name)
+	}
+	exe, err := buildPeer(ctx, filepath.Join(peersDir, module), filepath.Join(binDir, "peer-"+module))
+	return serverSpec{Name: name, Exe: exe, Args: args}, err
+}
+
+// buildPeer builds the peer module in dir into out (the go command's
+// cache makes a rebuild cheap).
+func buildPeer(ctx context.Context, dir, out string) (string, error) {
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", abs, ".")
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build peer %s: %w\n%s", dir, err, b)
+	}
+	return abs, nil
 }

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 // idleResult is the PARLEY_BENCH_RESULT of idle.
 type idleResult struct {
 	Mode        string  `json:"mode"`
+	Server      string  `json:"server"`
 	N           int     `json:"n"`
 	Topics      int     `json:"topics"`
 	ConnectSecs float64 `json:"connect_s"`
@@ -45,6 +47,7 @@ func runIdle(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	profile := fs.String("profile", "", "write the server's heap and goroutine profiles into this directory")
 	memRate := fs.Int("memprofilerate", 0, "the server's runtime.MemProfileRate (with -profile, e.g. 1 for every allocation; inflates RSS)")
+	sf := addServerFlags(fs)
 	_ = fs.Parse(args)
 	if *n < 1 || *topics < 1 || *sources < 1 || *sources > 250 {
 		return errors.New("idle: need -n ≥ 1, -topics ≥ 1, 1 ≤ -sources ≤ 250")
@@ -52,15 +55,20 @@ func runIdle(args []string) error {
 	ctx, cancel := runContext(*timeout)
 	defer cancel()
 
+	spec, cleanup, err := sf.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	var extra []string
 	if *memRate > 0 {
 		extra = append(extra, "-memprofilerate", fmt.Sprint(*memRate))
 	}
-	srv, err := startServer(ctx, *timeout+time.Minute, extra...)
+	srv, err := startServer(ctx, spec, *timeout+time.Minute, extra...)
 	if err != nil {
 		return err
 	}
-	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers}, *settle, *profile)
+	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers}, *settle, *profile)
 	if f != nil {
 		f.close(context.Background())
 	}
@@ -70,6 +78,7 @@ func runIdle(args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Printf("server: %s (%s protocol)\n", res.Server, srv.proto.name)
 	fmt.Printf("idle: %d connections joined to %d topic(s) in %.1f s\n", res.N, res.Topics, res.ConnectSecs)
 	fmt.Printf("server RSS: base %d KiB, with connections %d KiB (before GC %d KiB), stable=%v\n",
 		res.RSSBaseKiB, res.RSSKiB, res.RSSNoGCKiB, res.RSSStable)
@@ -84,7 +93,7 @@ func runIdle(args []string) error {
 // idleRun measures; the caller closes the fleet it returns (also on error)
 // and stops the server.
 func idleRun(ctx context.Context, srv *serverProc, cfg fleetConfig, settle time.Duration, profile string) (idleResult, *fleet, error) {
-	res := idleResult{Mode: "idle", N: cfg.N, Topics: cfg.Topics}
+	res := idleResult{Mode: "idle", Server: srv.name, N: cfg.N, Topics: cfg.Topics}
 	if err := srv.gc(ctx); err != nil {
 		return res, nil, err
 	}
@@ -188,4 +197,33 @@ func saveProfiles(ctx context.Context, srv *serverProc, dir string) error {
 		}
 	}
 	return nil
+}
+
+// serverFlags are -server, -peers and -bindir, shared by the client
+// commands.
+type serverFlags struct {
+	server, peers, binDir *string
+}
+
+func addServerFlags(fs *flag.FlagSet) serverFlags {
+	return serverFlags{
+		server: fs.String("server", "parley", "server to measure: parley, gorilla, gws, centrifuge, raw, raw-coalesced, or a path to a server binary"),
+		peers:  fs.String("peers", "bench/peers", "directory of the peer modules (built with the go command)"),
+		binDir: fs.String("bindir", "", "directory for built peer binaries (default: a temporary directory, removed afterwards)"),
+	}
+}
+
+// resolve builds the named server if needed; cleanup removes a temporary
+// binary directory.
+func (sf serverFlags) resolve(ctx context.Context) (serverSpec, func(), error) {
+	dir, cleanup := *sf.binDir, func() {}
+	if dir == "" && *sf.server != "parley" && !strings.Contains(*sf.server, "/") {
+		tmp, err := os.MkdirTemp("", "parley-bench-peers-")
+		if err != nil {
+			return serverSpec{}, cleanup, err
+		}
+		dir, cleanup = tmp, func() { _ = os.RemoveAll(tmp) }
+	}
+	spec, err := resolveServer(ctx, *sf.server, *sf.peers, dir)
+	return spec, cleanup, err
 }

@@ -4,7 +4,8 @@
 //
 //	parley-bench serve  -addr 127.0.0.1:0
 //	parley-bench idle   -n 10000 [-topics 1]
-//	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20)
+//	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20) [-slow 1]
+//	parley-bench compare -n 10000 -repeats 3 -out bench/results
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
@@ -16,7 +17,13 @@
 //
 // Every run is bounded: -timeout ends a client command, which then kills
 // its server; the server exits by itself after -maxtime and dies with its
-// parent (Pdeathsig). Each client command prints a human-readable report
+// parent (Pdeathsig). idle and fanout take -server to drive a peer of
+// bench/peers instead (gorilla, gws, centrifuge, raw, raw-coalesced: each
+// its own Go module, built on demand, with the same control routes); the
+// client speaks the protocol the server announces. compare runs idle,
+// burst, paced and slow-consumer fan-outs for Parley and every peer,
+// interleaved, and writes medians, ratios and targets as Markdown and
+// JSON. Each client command prints a human-readable report
 // and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
 package main
 
@@ -31,6 +38,7 @@ commands:
   serve    run the benchmark server (started by idle and fanout)
   idle     server RSS per idle joined connection
   fanout   broadcast fan-out: deliveries/s, latency, server CPU per delivery
+  compare  Parley and peer servers (bench/peers) in the same run, interleaved
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -48,6 +56,8 @@ func main() {
 		err = runIdle(args)
 	case "fanout":
 		err = runFanout(args)
+	case "compare":
+		err = runCompare(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,136 @@
+// Command plot draws the figures of a "parley-bench compare" run from its
+// compare.json with gonum.org/v1/plot (this module's only dependency, kept
+// out of the core module):
+//
+//	latency-paced.png, latency-burst.png  latency distribution (CDF) per server
+//	memory.png                             RSS per idle joined connection against connection count
+//
+// Usage: go run . -in ../results/compare.json -out ../results
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image/color"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// report is the part of compare.json the plots need.
+type report struct {
+	Date    string   `json:"date"`
+	N       int      `json:"n"`
+	Servers []string `json:"servers"`
+	Memory  map[string][]struct {
+		N          int     `json:"n"`
+		KiBPerConn float64 `json:"kib_per_conn"`
+	} `json:"memory"`
+	Latency map[string]map[string][]int64 `json:"latency_quantiles_ns"`
+}
+
+var palette = []color.Color{
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // parley first: red
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
+}
+
+func main() {
+	in := flag.String("in", "../results/compare.json", "compare.json of a parley-bench compare run")
+	out := flag.String("out", "../results", "directory for the PNG files")
+	flag.Parse()
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		log.Fatal(err)
+	}
+	for _, kind := range []string{"paced", "burst"} {
+		path := filepath.Join(*out, "latency-"+kind+".png")
+		if err := latencyPlot(&rep, kind, path); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", path)
+	}
+	path := filepath.Join(*out, "memory.png")
+	if err := memoryPlot(&rep, path); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("wrote", path)
+}
+
+// latencyPlot draws the CDF of one fan-out kind's latencies, one line per
+// server, from the 200 quantiles compare stores (p0.5 … p100).
+func latencyPlot(rep *report, kind, path string) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s fan-out latency, %d connections (%s)", kind, rep.N, rep.Date)
+	p.X.Label.Text = "latency (ms)"
+	p.Y.Label.Text = "fraction of deliveries"
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs = -vg.Points(5)
+	p.Add(plotter.NewGrid())
+	for i, name := range rep.Servers {
+		q := rep.Latency[name][kind]
+		if len(q) == 0 {
+			continue
+		}
+		pts := make(plotter.XYs, len(q))
+		for j, ns := range q {
+			pts[j].X = float64(ns) / 1e6
+			pts[j].Y = float64(j+1) / float64(len(q))
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		line.Color = palette[i%len(palette)]
+		line.Width = vg.Points(1.5)
+		p.Add(line)
+		p.Legend.Add(name, line)
+	}
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// memoryPlot draws KiB per idle joined connection against the connection
+// count, one line per server.
+func memoryPlot(rep *report, path string) error {
+	p := plot.New()
+	p.Title.Text = "server RSS per idle joined connection (" + rep.Date + ")"
+	p.X.Label.Text = "connections"
+	p.Y.Label.Text = "KiB per connection"
+	p.Y.Min = 0
+	p.Add(plotter.NewGrid())
+	names := slices.Clone(rep.Servers)
+	for i, name := range names {
+		pts := rep.Memory[name]
+		if len(pts) == 0 {
+			continue
+		}
+		sort.Slice(pts, func(a, b int) bool { return pts[a].N < pts[b].N })
+		xys := make(plotter.XYs, len(pts))
+		for j, pt := range pts {
+			xys[j].X, xys[j].Y = float64(pt.N), pt.KiBPerConn
+		}
+		line, scatter, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return err
+		}
+		line.Color, scatter.Color = palette[i%len(palette)], palette[i%len(palette)]
+		line.Width = vg.Points(1.5)
+		p.Add(line, scatter)
+		p.Legend.Add(name, line, scatter)
+	}
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
