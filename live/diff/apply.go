@@ -12,20 +12,35 @@ import (
 // [Tree.Apply] and it renders to HTML with [Tree.HTML], so tests can follow a
 // view as the browser would. It is stricter than the client: where the
 // client would throw, or print "null" or "undefined" into the page, it
-// returns an error wrapping [ErrMalformed]. Components ("c" and cids) are not
-// supported yet, and root flags are kept but add no data-phx-* attributes.
+// returns an error wrapping [ErrMalformed] (or [ErrComponent] for a cid it
+// does not hold).
+//
+// Live components are cached by cid as the client does: a "c" entry with
+// statics replaces, one with "s":-n starts from a copy of cached component
+// n and one with "s":n from component n of the same diff (keeping that
+// component's statics), anything else merges onto the cached entry; a root
+// sent with statics empties the cache. Components are rendered where their
+// cid appears, with data-phx-component="<cid>" added to their root element,
+// and must carry "r":1. The client also adds data-phx-id and data-phx-view
+// there, and data-phx-skip (with the element emptied) on components and
+// "r":1 nodes it did not re-render; those depend on the view id and on DOM
+// patch bookkeeping, so Tree leaves them out, as it adds nothing for the
+// "r":1 flag of other nodes. [HTML] renders server trees the same way.
 //
 // The zero Tree is empty and ready for the join render. A Tree is not safe
 // for concurrent use; after an error its contents are unspecified.
 type Tree struct {
 	root    map[string]any
+	comps   map[string]map[string]any // by cid, as a decimal string
 	streams []Stream
 }
 
 // Apply merges one join render or diff into t, as the client does: it strips
-// and returns the top-level title, events and reply, then merges the rest
-// (a node with "s" replaces, keyed comprehensions merge by index with moves
-// read from a snapshot when "km" is set, stream annotations are copied).
+// and returns the top-level title, events and reply, holds the components
+// ("c") aside, merges the rest (a node with "s" replaces, keyed
+// comprehensions merge by index with moves read from a snapshot when "km" is
+// set, stream annotations and templates are copied), then merges the
+// components into its component cache.
 func (t *Tree) Apply(diff []byte) (Message, error) {
 	var msg Message
 	var top map[string]json.RawMessage
@@ -55,8 +70,16 @@ func (t *Tree) Apply(diff []byte) (Message, error) {
 		msg.Reply = append(json.RawMessage(nil), raw...)
 		delete(top, "r")
 	}
-	if _, ok := top["c"]; ok {
-		return msg, ErrComponent
+	var newc map[string]any
+	if raw, ok := top["c"]; ok {
+		v, err := decodeValue(raw)
+		if err != nil {
+			return msg, err
+		}
+		if newc, ok = v.(map[string]any); !ok {
+			return msg, fmt.Errorf("%w: c is not an object", ErrMalformed)
+		}
+		delete(top, "c")
 	}
 	source := make(map[string]any, len(top))
 	for k, raw := range top {
@@ -70,10 +93,87 @@ func (t *Tree) Apply(diff []byte) (Message, error) {
 		t.root = map[string]any{}
 	}
 	if _, ok := source["s"]; ok {
+		// The client's cache lives inside the tree it just replaced.
 		t.root = source
-		return msg, nil
+		t.comps = nil
+	} else if err := doMerge(t.root, source); err != nil {
+		return msg, err
 	}
-	return msg, doMerge(t.root, source)
+	return msg, t.mergeComponents(newc)
+}
+
+// mergeComponents merges the "c" map of a diff into the component cache
+// (rendered.js mergeDiff and cachedFindComponent): every entry is resolved
+// against the cache as it was before this diff, then all are stored.
+func (t *Tree) mergeComponents(newc map[string]any) error {
+	if len(newc) == 0 {
+		return nil
+	}
+	if t.comps == nil {
+		t.comps = map[string]map[string]any{}
+	}
+	resolved := make(map[string]map[string]any, len(newc))
+	busy := map[string]bool{}
+	var find func(cid string) (map[string]any, error)
+	find = func(cid string) (map[string]any, error) {
+		if r, ok := resolved[cid]; ok {
+			return r, nil
+		}
+		if busy[cid] {
+			return nil, fmt.Errorf("%w: component %s refers to itself", ErrMalformed, cid)
+		}
+		busy[cid] = true
+		cdiff, ok := newc[cid].(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: component %s is %T", ErrMalformed, cid, newc[cid])
+		}
+		var out map[string]any
+		if n, ok := cdiff["s"].(json.Number); ok {
+			ref, err := strconv.Atoi(string(n))
+			if err != nil {
+				return nil, fmt.Errorf("%w: component %s: s %s", ErrMalformed, cid, n)
+			}
+			var base map[string]any
+			if ref > 0 {
+				if _, ok := newc[strconv.Itoa(ref)]; !ok {
+					return nil, fmt.Errorf("%w: component %s reuses %d, not in this diff", ErrComponent, cid, ref)
+				}
+				if base, err = find(strconv.Itoa(ref)); err != nil {
+					return nil, err
+				}
+			} else if base = t.comps[strconv.Itoa(-ref)]; base == nil {
+				return nil, fmt.Errorf("%w: component %s reuses %d, not cached", ErrComponent, cid, -ref)
+			}
+			statics := base["s"]
+			out = clone(base).(map[string]any)
+			delete(cdiff, "s")
+			if err := doMerge(out, cdiff); err != nil {
+				return nil, err
+			}
+			out["s"] = statics
+		} else if _, ok := cdiff["s"]; ok || t.comps[cid] == nil {
+			out = cdiff
+		} else {
+			out = clone(t.comps[cid]).(map[string]any)
+			if err := doMerge(out, cdiff); err != nil {
+				return nil, err
+			}
+		}
+		resolved[cid] = out
+		return out, nil
+	}
+	for cid := range newc {
+		if _, ok := indexOf(cid); !ok {
+			return fmt.Errorf("%w: component key %q", ErrMalformed, cid)
+		}
+		if _, err := find(cid); err != nil {
+			return err
+		}
+	}
+	for cid, c := range resolved {
+		t.comps[cid] = c
+	}
+	return nil
 }
 
 func decodeValue(raw []byte) (any, error) {
@@ -313,13 +413,34 @@ func (t *Tree) renderParts(b []byte, holder map[string]any, statics []string, te
 			if b, err = t.renderNode(b, v, templates, depth+1); err != nil {
 				return b, err
 			}
-		case json.Number, int:
-			return b, ErrComponent
+		case json.Number:
+			if b, err = t.renderComponent(b, string(v), depth+1); err != nil {
+				return b, err
+			}
 		default:
 			return b, fmt.Errorf("%w: dynamic %d is %T", ErrMalformed, i, v)
 		}
 	}
 	return append(b, statics[len(statics)-1]...), nil
+}
+
+// renderComponent renders cached component cid with its own templates and
+// tags its root element.
+func (t *Tree) renderComponent(b []byte, cid string, depth int) ([]byte, error) {
+	c := t.comps[cid]
+	if c == nil {
+		return b, fmt.Errorf("%w: cid %s", ErrComponent, cid)
+	}
+	if r, _ := intOf(c["r"]); r != 1 {
+		return b, fmt.Errorf("%w: component %s without \"r\":1", ErrMalformed, cid)
+	}
+	start := len(b)
+	b, err := t.renderNode(b, c, nil, depth)
+	if err != nil {
+		return b, err
+	}
+	n, _ := strconv.Atoi(cid)
+	return tagComponent(b, start, n)
 }
 
 func resolveStatics(node, templates map[string]any) ([]string, error) {

@@ -116,3 +116,63 @@ func BenchmarkFull1000Rows(b *testing.B) {
 	}
 	report(b, d)
 }
+
+// rowsNested is rows whose name sits in a nested node: one statics array
+// repeated in every row, which ShareTemplates sends once.
+func rowsNested(n int) *Node {
+	c := NewComprehension(rowStatics)
+	c.Entries = make([]Entry, n)
+	for i := range c.Entries {
+		id := strconv.Itoa(i)
+		name := NewNode([]string{"<span class=\"name\">", "</span>"}, Text("Row number "+id))
+		c.Entries[i] = Entry{Key: id, Dynamics: []Dyn{Text(id), Nested(name)}}
+	}
+	return page("Title", List(c))
+}
+
+func BenchmarkFull1000NestedRows(b *testing.B) {
+	for _, share := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "shared"}[share], func(b *testing.B) {
+			n := rowsNested(1000)
+			enc := Encoder{ShareTemplates: share}
+			var d []byte
+			for b.Loop() {
+				var err error
+				if d, err = enc.AppendFull(d[:0], n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, d)
+		})
+	}
+}
+
+// One of 100 components changes: "c" holds one small diff.
+func BenchmarkDiffOneComponentOf100(b *testing.B) {
+	render := func(changed int) *Node {
+		dyns := make([]Dyn, 100)
+		st := make([]string, 101)
+		comps := make(map[int32]*Node, 100)
+		for i := range dyns {
+			cid := int32(i + 1)
+			dyns[i] = Component(cid)
+			text := "Card " + strconv.Itoa(i)
+			if i == changed {
+				text += " (edited)"
+			}
+			comps[cid] = NewNode([]string{"<div class=\"card\">", "</div>"}, Text(text))
+		}
+		n := NewNode(st, dyns...)
+		n.Components = comps
+		return n
+	}
+	prev, next := render(-1), render(50)
+	var d []byte
+	for b.Loop() {
+		var err error
+		if d, err = AppendDiff(d[:0], prev, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, d)
+}

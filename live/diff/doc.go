@@ -4,7 +4,8 @@
 // A render is a tree of [Node] values: statics with a fingerprint, and
 // dynamics ([Dyn]) that are escaped text, nested nodes, keyed
 // [Comprehension] lists (optionally streams), component ids, or the
-// [Unchanged] marker.
+// [Unchanged] marker. The live components that component ids refer to are
+// trees of their own, held by the top-level node ([Node.Components]).
 //
 // Server side, the entry points are:
 //
@@ -14,7 +15,11 @@
 //     fingerprint or a change of kind; keyed entries are sent as diffs at
 //     their index, as moves (old index, with "km":true), or in full when new;
 //     unchanged subtrees (equal strings, shared pointers, Unchanged markers)
-//     cost nothing.
+//     cost nothing. Components travel under "c": new ones in full (reusing
+//     the statics of another component as "s":-cid or "s":cid when they
+//     can), changed ones as diffs.
+//   - [Encoder]: the same with options; ShareTemplates sends statics that
+//     repeat within a message once, in a "p" map.
 //   - [Envelope]: adds the top-level title, events and reply of a [Message].
 //   - [HTML]: the HTML of a tree, e.g. for the dead render.
 //
@@ -23,10 +28,9 @@
 // without a browser.
 //
 // JSON is written by hand into byte slices, with keys in the order of the
-// protocol examples (numeric keys ascending, then "s", "r"; "s", "k",
-// "stream" for comprehensions; "e", "r", "t" at the top level) and without
-// escaping <, > or &. Shared templates ("p") are never emitted, and live
-// components ("c") are not produced or followed yet.
+// protocol examples (numeric keys ascending, then "c", "p", "s", "r"; "s",
+// "k", "stream" for comprehensions; "e", "r", "t" last at the top level) and
+// without escaping <, > or &. Component ids in "c" ascend.
 //
 // Concurrency: the package has no goroutines, no I/O and no global state.
 // Its functions are safe to call concurrently on trees that no one is

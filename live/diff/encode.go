@@ -3,56 +3,335 @@ package diff
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
+// Encoder holds encoding options. The zero Encoder is what the package-level
+// [Full] and [Diff] use.
+type Encoder struct {
+	// ShareTemplates sends statics that occur more than once in a message
+	// once, in a "p" map, and refers to them by index ("s":0): at the top
+	// level for the view's tree, and at the root of each component node for
+	// that component's tree (the client renders each component with its own
+	// templates). Indices count from 0 in every message, in order of first
+	// occurrence; nothing refers to an earlier message. Statics are shared
+	// only when that makes the message strictly shorter, so a message
+	// without repeats is unchanged. The output then no longer follows
+	// write order, so sharing costs one copy of the message.
+	ShareTemplates bool
+}
+
 // Full returns the full render of n: the "rendered" object of a join reply,
 // with the statics of every node and every dynamic key. See [AppendFull].
-func Full(n *Node) ([]byte, error) { return AppendFull(nil, n) }
+func Full(n *Node) ([]byte, error) { return Encoder{}.AppendFull(nil, n) }
 
-// AppendFull appends the full render of n to dst. It resolves nothing, so n
-// must hold no [Unchanged] marker; it clears the stream comprehensions it
-// encodes (see [Comprehension.Stream]). On error it returns dst unextended.
-func AppendFull(dst []byte, n *Node) ([]byte, error) {
-	b, err := appendFullNode(dst, n, true)
-	if err != nil {
-		return dst, err
-	}
-	return b, nil
-}
+// AppendFull appends the full render of n to dst. See [Encoder.AppendFull].
+func AppendFull(dst []byte, n *Node) ([]byte, error) { return Encoder{}.AppendFull(dst, n) }
 
 // Diff returns the smallest diff that turns the client's copy of prev into
 // next, or nil when nothing changed. A nil prev gives the full render. See
 // [AppendDiff].
-func Diff(prev, next *Node) ([]byte, error) { return AppendDiff(nil, prev, next) }
+func Diff(prev, next *Node) ([]byte, error) { return Encoder{}.AppendDiff(nil, prev, next) }
+
+// AppendDiff appends to dst the diff from prev to next. See
+// [Encoder.AppendDiff].
+func AppendDiff(dst []byte, prev, next *Node) ([]byte, error) {
+	return Encoder{}.AppendDiff(dst, prev, next)
+}
+
+// Full is [Encoder.AppendFull] into a new slice.
+func (e Encoder) Full(n *Node) ([]byte, error) { return e.AppendFull(nil, n) }
+
+// Diff is [Encoder.AppendDiff] into a new slice, nil when nothing changed.
+func (e Encoder) Diff(prev, next *Node) ([]byte, error) { return e.AppendDiff(nil, prev, next) }
+
+// AppendFull appends the full render of n to dst, with every component of
+// n.Components in full under "c". It resolves nothing, so n must hold no
+// [Unchanged] marker; it clears the stream comprehensions it encodes (see
+// [Comprehension.Stream]). On error it returns dst unextended.
+func (e Encoder) AppendFull(dst []byte, n *Node) ([]byte, error) {
+	return e.AppendDiff(dst, nil, n)
+}
 
 // AppendDiff appends to dst the diff that turns the client's copy of prev into
-// next, and returns dst unextended when nothing changed.
+// next, and returns dst unextended when nothing changed. A nil prev gives the
+// full render.
 //
-// prev must be the tree last encoded for this client (by [Full] or
+// prev must be the tree last encoded for this client (by AppendFull or
 // AppendDiff). AppendDiff never modifies prev. It completes next in place so
 // that next can serve as prev for the following render: every [Unchanged]
 // marker is replaced by the previous value, and stream comprehensions are
 // cleared once encoded. On error the client state is unknown: send a full
 // render.
-func AppendDiff(dst []byte, prev, next *Node) ([]byte, error) {
+//
+// Components (see [Node.Components]) are sent under "c": a new component in
+// full with "r":1, a changed one as a diff of its dynamics ("c" alone when
+// only components changed), an unchanged one (same pointer, or nothing to
+// send) not at all. A new component, or one whose template changed, whose
+// template is that of a component the client holds from prev and that is
+// still in next, reuses its statics as "s":-cid, and otherwise that of a
+// component sent in full earlier in the same message as "s":cid; its
+// dynamics are then sent in full. A new top-level template makes the client
+// drop its component cache, so then every component is sent in full.
+func (e Encoder) AppendDiff(dst []byte, prev, next *Node) ([]byte, error) {
 	if next == nil {
 		return dst, fmt.Errorf("%w: nil node", ErrShape)
 	}
 	if prev == next {
 		return dst, nil
 	}
-	var b []byte
-	var err error
-	if prev == nil || !sameNodeTemplate(prev, next) {
-		b, err = appendFullNode(dst, next, true)
-	} else {
-		b, _, err = appendDynsDiff(dst, prev.Dynamics, next.Dynamics)
-	}
+	st := encoder{share: e.ShareTemplates, comps: next.Components}
+	b, err := st.appendTop(dst, prev, next)
 	if err != nil || len(b) == len(dst) {
 		return dst, err
 	}
+	if st.share {
+		b = st.shareTemplates(b, len(dst))
+	}
 	return b, nil
+}
+
+// encoder is the state of one message being written.
+type encoder struct {
+	comps map[int32]*Node // the components of next, nil when not managed
+	share bool
+	// With share: every statics array written, in write order, and the
+	// template scopes (the top level, then one per component sent).
+	emits  []emit
+	scopes []scope
+	cur    int // current scope
+}
+
+// emit is one statics array at b[start:end], in scope.
+type emit struct {
+	start, end int
+	scope      int
+}
+
+// scope is where a "p" map may go: at offset at, before the "s" of the
+// scope's root node, or before its closing brace.
+type scope struct{ at int }
+
+// cut truncates b to n, forgetting the statics written past n.
+func (st *encoder) cut(b []byte, n int) []byte {
+	for len(st.emits) > 0 && st.emits[len(st.emits)-1].start >= n {
+		st.emits = st.emits[:len(st.emits)-1]
+	}
+	return b[:n]
+}
+
+// statics writes a statics array that may be shared.
+func (st *encoder) statics(b []byte, statics []string) []byte {
+	if !st.share {
+		return appendStatics(b, statics)
+	}
+	start := len(b)
+	b = appendStatics(b, statics)
+	st.emits = append(st.emits, emit{start: start, end: len(b), scope: st.cur})
+	return b
+}
+
+// openScope starts the template scope of a component and returns the
+// enclosing one.
+func (st *encoder) openScope() int {
+	outer := st.cur
+	if st.share {
+		st.cur = len(st.scopes)
+		st.scopes = append(st.scopes, scope{at: -1})
+	}
+	return outer
+}
+
+// closeScope records where the scope's "p" goes (-1: nowhere, the scope was
+// dropped) and returns to outer.
+func (st *encoder) closeScope(at, outer int) {
+	if st.share {
+		st.scopes[st.cur].at = at
+		st.cur = outer
+	}
+}
+
+// appendTop writes the top-level object: the dynamics of next (in full with
+// its statics, or as a diff from prev), then "c", then "s".
+func (st *encoder) appendTop(dst []byte, prev, next *Node) ([]byte, error) {
+	if st.share {
+		st.scopes = append(st.scopes, scope{at: -1})
+	}
+	full := prev == nil || !sameNodeTemplate(prev, next)
+	var b []byte
+	var err error
+	if full {
+		if len(next.Statics) == 0 || len(next.Dynamics) != len(next.Statics)-1 {
+			return dst, fmt.Errorf("%w: %d statics, %d dynamics", ErrShape, len(next.Statics), len(next.Dynamics))
+		}
+		b = append(dst, '{')
+		for i := range next.Dynamics {
+			b = appendKey(b, i)
+			if b, err = st.appendFullDyn(b, &next.Dynamics[i]); err != nil {
+				return dst, err
+			}
+			b = append(b, ',')
+		}
+	} else {
+		var changed bool
+		if b, changed, err = st.appendDynsDiff(dst, prev.Dynamics, next.Dynamics); err != nil {
+			return dst, err
+		}
+		if changed {
+			b[len(b)-1] = ',' // reopen {…} to add "c"
+		} else {
+			b = append(b, '{')
+		}
+	}
+	if next.Components != nil {
+		var prevComps map[int32]*Node
+		if !full {
+			prevComps = prev.Components
+		}
+		if b, err = st.appendComponents(b, prevComps, next.Components); err != nil {
+			return dst, err
+		}
+	}
+	if st.share {
+		st.scopes[0].at = len(b)
+	}
+	if full {
+		b = append(b, `"s":`...)
+		b = st.statics(b, next.Statics)
+		return append(b, '}'), nil
+	}
+	if b[len(b)-1] == '{' {
+		// Nothing changed.
+		st.emits = st.emits[:0]
+		return dst, nil
+	}
+	b[len(b)-1] = '}'
+	if st.share {
+		st.scopes[0].at = len(b) - 1
+	}
+	return b, nil
+}
+
+// appendComponents writes "c":{…}, after the keys already in b (b ends with
+// '{' or ','), followed by a ',' when anything was written.
+func (st *encoder) appendComponents(b []byte, prev, next map[int32]*Node) ([]byte, error) {
+	cids := make([]int32, 0, len(next))
+	for cid, n := range next {
+		if cid <= 0 || n == nil {
+			return b, fmt.Errorf("%w: component %d: bad id or nil node", ErrShape, cid)
+		}
+		if prev[cid] != n {
+			cids = append(cids, cid)
+		}
+	}
+	if len(cids) == 0 {
+		return b, nil
+	}
+	slices.Sort(cids)
+	start := len(b)
+	b = append(b, `"c":{`...)
+	empty := true
+	var cached, sent map[uint64]int32 // template fingerprint → cid
+	for _, cid := range cids {
+		n := next[cid]
+		p := prev[cid]
+		mark := len(b)
+		if !empty {
+			b = append(b, ',')
+		}
+		b = appendKey(b, int(cid))
+		outer := st.openScope()
+		if p != nil && sameComponentTemplate(p, n) {
+			var changed bool
+			var err error
+			if b, changed, err = st.appendDynsDiff(b, p.Dynamics, n.Dynamics); err != nil {
+				return b, fmt.Errorf("component %d: %w", cid, err)
+			}
+			if !changed {
+				st.closeScope(-1, outer)
+				b = st.cut(b, mark)
+				continue
+			}
+			st.closeScope(len(b)-1, outer)
+			empty = false
+			continue
+		}
+		// New, or a new template: look for a component the client holds
+		// with the same template, then for one sent in full above.
+		if cached == nil && prev != nil {
+			cached = map[uint64]int32{}
+			for c, pn := range prev {
+				if pn == nil || next[c] == nil {
+					continue
+				}
+				if o, ok := cached[pn.Fingerprint]; !ok || c < o {
+					cached[pn.Fingerprint] = c
+				}
+			}
+		}
+		ref := int32(0)
+		if c, ok := cached[n.Fingerprint]; ok && sameComponentTemplate(prev[c], n) {
+			ref = -c
+		} else if c, ok := sent[n.Fingerprint]; ok && sameComponentTemplate(next[c], n) {
+			ref = c
+		}
+		var err error
+		var at int
+		if b, at, err = st.appendComponentNode(b, n, ref); err != nil {
+			return b, fmt.Errorf("component %d: %w", cid, err)
+		}
+		empty = false
+		if ref == 0 {
+			if sent == nil {
+				sent = map[uint64]int32{}
+			}
+			if _, ok := sent[n.Fingerprint]; !ok {
+				sent[n.Fingerprint] = cid
+			}
+		}
+		st.closeScope(at, outer)
+	}
+	if empty {
+		return st.cut(b, start), nil
+	}
+	return append(b, "},"...), nil
+}
+
+// sameComponentTemplate is sameNodeTemplate without the root flag, which
+// component nodes always have.
+func sameComponentTemplate(p, n *Node) bool {
+	return p.Fingerprint == n.Fingerprint && len(p.Statics) == len(n.Statics) &&
+		len(p.Dynamics) == len(n.Dynamics) && len(n.Dynamics) == len(n.Statics)-1
+}
+
+// appendComponentNode writes component n in full: its statics, or ref (a
+// cid whose statics the client reuses, negative for its cache) instead.
+// Component statics are never shared: an integer "s" there names a cid.
+// It also returns where the component's "p" map would go.
+func (st *encoder) appendComponentNode(b []byte, n *Node, ref int32) ([]byte, int, error) {
+	if len(n.Statics) == 0 || len(n.Dynamics) != len(n.Statics)-1 {
+		return b, 0, fmt.Errorf("%w: %d statics, %d dynamics", ErrShape, len(n.Statics), len(n.Dynamics))
+	}
+	b = append(b, '{')
+	var err error
+	for i := range n.Dynamics {
+		b = appendKey(b, i)
+		if b, err = st.appendFullDyn(b, &n.Dynamics[i]); err != nil {
+			return b, 0, err
+		}
+		b = append(b, ',')
+	}
+	at := len(b)
+	b = append(b, `"s":`...)
+	if ref != 0 {
+		// The referenced node brings its "r":1 along.
+		b = strconv.AppendInt(b, int64(ref), 10)
+	} else {
+		b = appendStatics(b, n.Statics)
+		b = append(b, `,"r":1`...)
+	}
+	return append(b, '}'), at, nil
 }
 
 func sameNodeTemplate(p, n *Node) bool {
@@ -66,9 +345,8 @@ func sameCompTemplate(p, n *Comprehension) bool {
 		(p.Stream == nil) == (n.Stream == nil)
 }
 
-// appendFullNode writes n with its statics. top drops the root flag, since
-// "r" at the top level means a reply.
-func appendFullNode(b []byte, n *Node, top bool) ([]byte, error) {
+// appendFullNode writes nested node n with its statics.
+func (st *encoder) appendFullNode(b []byte, n *Node) ([]byte, error) {
 	if n == nil {
 		return b, fmt.Errorf("%w: nil node", ErrShape)
 	}
@@ -79,28 +357,31 @@ func appendFullNode(b []byte, n *Node, top bool) ([]byte, error) {
 	var err error
 	for i := range n.Dynamics {
 		b = appendKey(b, i)
-		if b, err = appendFullDyn(b, &n.Dynamics[i]); err != nil {
+		if b, err = st.appendFullDyn(b, &n.Dynamics[i]); err != nil {
 			return b, err
 		}
 		b = append(b, ',')
 	}
 	b = append(b, `"s":`...)
-	b = appendStatics(b, n.Statics)
-	if n.Root && !top {
+	b = st.statics(b, n.Statics)
+	if n.Root {
 		b = append(b, `,"r":1`...)
 	}
 	return append(b, '}'), nil
 }
 
-func appendFullDyn(b []byte, d *Dyn) ([]byte, error) {
+func (st *encoder) appendFullDyn(b []byte, d *Dyn) ([]byte, error) {
 	switch d.kind {
 	case KindText:
 		return appendString(b, d.text), nil
 	case KindNode:
-		return appendFullNode(b, d.node, false)
+		return st.appendFullNode(b, d.node)
 	case KindComprehension:
-		return appendFullComp(b, d.comp)
+		return st.appendFullComp(b, d.comp)
 	case KindComponent:
+		if st.comps != nil && st.comps[d.cid] == nil {
+			return b, fmt.Errorf("%w: cid %d", ErrComponent, d.cid)
+		}
 		return strconv.AppendInt(b, int64(d.cid), 10), nil
 	case KindUnchanged:
 		return b, ErrUnresolved
@@ -109,14 +390,14 @@ func appendFullDyn(b []byte, d *Dyn) ([]byte, error) {
 }
 
 // appendFullComp writes c with its statics and every entry in full.
-func appendFullComp(b []byte, c *Comprehension) ([]byte, error) {
+func (st *encoder) appendFullComp(b []byte, c *Comprehension) ([]byte, error) {
 	if c == nil || len(c.Statics) == 0 {
 		return b, fmt.Errorf("%w: comprehension without statics", ErrShape)
 	}
 	b = append(b, `{"s":`...)
-	b = appendStatics(b, c.Statics)
+	b = st.statics(b, c.Statics)
 	b = append(b, `,"k":`...)
-	b, err := appendFullEntries(b, c)
+	b, err := st.appendFullEntries(b, c)
 	if err != nil {
 		return b, err
 	}
@@ -128,12 +409,12 @@ func appendFullComp(b []byte, c *Comprehension) ([]byte, error) {
 }
 
 // appendFullEntries writes {"0":{…},…,"kc":n} with every entry in full.
-func appendFullEntries(b []byte, c *Comprehension) ([]byte, error) {
+func (st *encoder) appendFullEntries(b []byte, c *Comprehension) ([]byte, error) {
 	b = append(b, '{')
 	var err error
 	for i := range c.Entries {
 		b = appendKey(b, i)
-		if b, err = appendFullEntry(b, c, &c.Entries[i]); err != nil {
+		if b, err = st.appendFullEntry(b, c, &c.Entries[i]); err != nil {
 			return b, err
 		}
 		b = append(b, ',')
@@ -143,7 +424,7 @@ func appendFullEntries(b []byte, c *Comprehension) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendFullEntry(b []byte, c *Comprehension, e *Entry) ([]byte, error) {
+func (st *encoder) appendFullEntry(b []byte, c *Comprehension, e *Entry) ([]byte, error) {
 	if len(e.Dynamics) != len(c.Statics)-1 {
 		return b, fmt.Errorf("%w: entry %q has %d dynamics for %d statics", ErrShape, e.Key, len(e.Dynamics), len(c.Statics))
 	}
@@ -154,7 +435,7 @@ func appendFullEntry(b []byte, c *Comprehension, e *Entry) ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = appendKey(b, i)
-		if b, err = appendFullDyn(b, &e.Dynamics[i]); err != nil {
+		if b, err = st.appendFullDyn(b, &e.Dynamics[i]); err != nil {
 			return b, err
 		}
 	}
@@ -210,7 +491,7 @@ func consume(c *Comprehension) {
 // appendDynsDiff writes {"i":diff,…} for the dynamics of next that differ
 // from prev (same template, so same length), resolving Unchanged markers in
 // next. It writes nothing and reports false when nothing changed.
-func appendDynsDiff(b []byte, prev, next []Dyn) ([]byte, bool, error) {
+func (st *encoder) appendDynsDiff(b []byte, prev, next []Dyn) ([]byte, bool, error) {
 	if len(prev) != len(next) {
 		return b, false, fmt.Errorf("%w: %d dynamics after %d", ErrShape, len(next), len(prev))
 	}
@@ -253,17 +534,17 @@ func appendDynsDiff(b []byte, prev, next []Dyn) ([]byte, bool, error) {
 		b = appendKey(b, i)
 		var changed bool
 		var err error
-		if b, changed, err = appendDynDiff(b, pd, nd); err != nil {
+		if b, changed, err = st.appendDynDiff(b, pd, nd); err != nil {
 			return b[:start], false, err
 		}
 		if changed {
 			empty = false
 		} else {
-			b = b[:mark]
+			b = st.cut(b, mark)
 		}
 	}
 	if empty {
-		return b[:start], false, nil
+		return st.cut(b, start), false, nil
 	}
 	return append(b, '}'), true, nil
 }
@@ -306,45 +587,45 @@ func same(prev, next []Dyn) bool {
 }
 
 // appendDynDiff writes the diff of one dynamic whose key is already written.
-func appendDynDiff(b []byte, pd, nd *Dyn) ([]byte, bool, error) {
+func (st *encoder) appendDynDiff(b []byte, pd, nd *Dyn) ([]byte, bool, error) {
 	var err error
 	if nd.kind != pd.kind {
-		b, err = appendFullDyn(b, nd)
+		b, err = st.appendFullDyn(b, nd)
 		return b, err == nil, err
 	}
 	switch nd.kind {
 	case KindNode:
 		p, n := pd.node, nd.node
 		if n == nil || p == nil || !sameNodeTemplate(p, n) {
-			b, err = appendFullNode(b, n, false)
+			b, err = st.appendFullNode(b, n)
 			return b, err == nil, err
 		}
-		return appendDynsDiff(b, p.Dynamics, n.Dynamics)
+		return st.appendDynsDiff(b, p.Dynamics, n.Dynamics)
 	case KindComprehension:
 		p, n := pd.comp, nd.comp
 		if n == nil || p == nil || !sameCompTemplate(p, n) {
-			b, err = appendFullComp(b, n)
+			b, err = st.appendFullComp(b, n)
 			return b, err == nil, err
 		}
 		if n.Stream != nil {
-			return appendStreamDiff(b, n)
+			return st.appendStreamDiff(b, n)
 		}
-		return appendKeyedDiff(b, p, n)
+		return st.appendKeyedDiff(b, p, n)
 	}
-	b, err = appendFullDyn(b, nd)
+	b, err = st.appendFullDyn(b, nd)
 	return b, err == nil, err
 }
 
 // appendStreamDiff writes the new items and operations of a stream whose
 // template the client already has. The previous items are never consulted:
 // the client forgets them after each render, and so do we.
-func appendStreamDiff(b []byte, c *Comprehension) ([]byte, bool, error) {
+func (st *encoder) appendStreamDiff(b []byte, c *Comprehension) ([]byte, bool, error) {
 	s := c.Stream
 	if len(c.Entries) == 0 && len(s.Inserts) == 0 && len(s.Deletes) == 0 && !s.Reset {
 		return b, false, nil
 	}
 	b = append(b, `{"k":`...)
-	b, err := appendFullEntries(b, c)
+	b, err := st.appendFullEntries(b, c)
 	if err != nil {
 		return b, false, err
 	}
@@ -358,7 +639,7 @@ func appendStreamDiff(b []byte, c *Comprehension) ([]byte, bool, error) {
 // is new is sent in full; a kept entry at the same index sends only its
 // changed dynamics (or nothing); a kept entry that moved is sent as its old
 // index, or [oldIndex, diff], and sets km.
-func appendKeyedDiff(b []byte, p, n *Comprehension) ([]byte, bool, error) {
+func (st *encoder) appendKeyedDiff(b []byte, p, n *Comprehension) ([]byte, bool, error) {
 	start := len(b)
 	b = append(b, `{"k":{`...)
 	empty, moved := true, false
@@ -381,7 +662,7 @@ func appendKeyedDiff(b []byte, p, n *Comprehension) ([]byte, bool, error) {
 		b = appendKey(b, i)
 		switch {
 		case j < 0:
-			if b, err = appendFullEntry(b, n, ne); err != nil {
+			if b, err = st.appendFullEntry(b, n, ne); err != nil {
 				return b[:start], false, err
 			}
 		case j == i:
@@ -389,11 +670,11 @@ func appendKeyedDiff(b []byte, p, n *Comprehension) ([]byte, bool, error) {
 				return b[:start], false, fmt.Errorf("%w: entry %q has %d dynamics for %d statics", ErrShape, ne.Key, len(ne.Dynamics), len(n.Statics))
 			}
 			var changed bool
-			if b, changed, err = appendDynsDiff(b, p.Entries[j].Dynamics, ne.Dynamics); err != nil {
+			if b, changed, err = st.appendDynsDiff(b, p.Entries[j].Dynamics, ne.Dynamics); err != nil {
 				return b[:start], false, err
 			}
 			if !changed {
-				b = b[:mark]
+				b = st.cut(b, mark)
 				continue
 			}
 		default:
@@ -406,19 +687,19 @@ func appendKeyedDiff(b []byte, p, n *Comprehension) ([]byte, bool, error) {
 			b = strconv.AppendInt(b, int64(j), 10)
 			b = append(b, ',')
 			var changed bool
-			if b, changed, err = appendDynsDiff(b, p.Entries[j].Dynamics, ne.Dynamics); err != nil {
+			if b, changed, err = st.appendDynsDiff(b, p.Entries[j].Dynamics, ne.Dynamics); err != nil {
 				return b[:start], false, err
 			}
 			if changed {
 				b = append(b, ']')
 			} else {
-				b = strconv.AppendInt(b[:open], int64(j), 10)
+				b = strconv.AppendInt(st.cut(b, open), int64(j), 10)
 			}
 		}
 		empty = false
 	}
 	if empty && len(n.Entries) == len(p.Entries) {
-		return b[:start], false, nil
+		return st.cut(b, start), false, nil
 	}
 	if !empty {
 		b = append(b, ',')
@@ -558,4 +839,140 @@ func Envelope(tree []byte, m Message) []byte {
 		b = appendString(b, *m.Title)
 	}
 	return append(b, '}')
+}
+
+// shareTemplates rewrites b[base:], the message just written, so that each
+// statics array written more than once within a template scope goes once
+// into that scope's "p" map and is replaced by its index, for the groups
+// and scopes where this shortens the message.
+func (st *encoder) shareTemplates(b []byte, base int) []byte {
+	if len(st.emits) < 2 {
+		return b
+	}
+	type group struct {
+		start, end int // the first occurrence
+		scope      int
+		count      int
+		index      int // in the scope's "p", or -1
+	}
+	var groups []group
+	gid := make([]int, len(st.emits))
+	seen := make([]map[string]int, len(st.scopes))
+	for i, e := range st.emits {
+		m := seen[e.scope]
+		if m == nil {
+			m = map[string]int{}
+			seen[e.scope] = m
+		}
+		g, ok := m[string(b[e.start:e.end])]
+		if !ok {
+			g = len(groups)
+			m[string(b[e.start:e.end])] = g
+			groups = append(groups, group{start: e.start, end: e.end, scope: e.scope, index: -1})
+		}
+		groups[g].count++
+		gid[i] = g
+	}
+	// Decide per scope, in order of first occurrence. Sharing a group of n
+	// arrays of length l under index i (d digits) costs n*d for the
+	// references plus `"i":` and the array once, and a comma after the
+	// first; the scope pays `"p":{}` and a comma once.
+	const wrapper = len(`"p":{}`) + 1
+	shared := make([][]int, len(st.scopes)) // scope → groups in index order
+	gain := make([]int, len(st.scopes))
+	for g := range groups {
+		gr := &groups[g]
+		if gr.count < 2 {
+			continue
+		}
+		sc := gr.scope
+		if st.scopes[sc].at < 0 {
+			continue
+		}
+		idx := len(shared[sc])
+		d := digits(idx)
+		l := gr.end - gr.start
+		cost := gr.count*d + d + 3 + l
+		if idx > 0 {
+			cost++
+		}
+		if cost >= gr.count*l {
+			continue
+		}
+		gr.index = idx
+		shared[sc] = append(shared[sc], g)
+		gain[sc] += gr.count*l - cost
+	}
+	found := false
+	for sc := range shared {
+		if len(shared[sc]) > 0 && gain[sc] <= wrapper {
+			for _, g := range shared[sc] {
+				groups[g].index = -1
+			}
+			shared[sc] = nil
+		}
+		found = found || len(shared[sc]) > 0
+	}
+	if !found {
+		return b
+	}
+	// Insertion points of the "p" maps, in offset order.
+	var inserts []int // scope ids
+	for sc := range shared {
+		if len(shared[sc]) > 0 {
+			inserts = append(inserts, sc)
+		}
+	}
+	slices.SortFunc(inserts, func(x, y int) int { return st.scopes[x].at - st.scopes[y].at })
+
+	out := make([]byte, 0, len(b)-base)
+	pos := base
+	ei := 0
+	for _, sc := range inserts {
+		at := st.scopes[sc].at
+		for ; ei < len(st.emits) && st.emits[ei].start < at; ei++ {
+			out, pos = st.replace(out, b, pos, ei, groups[gid[ei]].index)
+		}
+		out = append(out, b[pos:at]...)
+		pos = at
+		if c := b[at-1]; c != '{' && c != ',' {
+			out = append(out, ',')
+		}
+		out = append(out, `"p":{`...)
+		for i, g := range shared[sc] {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendKey(out, i)
+			out = append(out, b[groups[g].start:groups[g].end]...)
+		}
+		out = append(out, '}')
+		if b[at] != '}' {
+			out = append(out, ',')
+		}
+	}
+	for ; ei < len(st.emits); ei++ {
+		out, pos = st.replace(out, b, pos, ei, groups[gid[ei]].index)
+	}
+	out = append(out, b[pos:]...)
+	return append(b[:base], out...)
+}
+
+// replace copies b[pos:] up to emission ei into out, then the emission
+// itself or its index when shared, and returns the new read position.
+func (st *encoder) replace(out, b []byte, pos, ei, index int) ([]byte, int) {
+	e := st.emits[ei]
+	if index < 0 {
+		return append(out, b[pos:e.end]...), e.end
+	}
+	out = append(out, b[pos:e.start]...)
+	return strconv.AppendInt(out, int64(index), 10), e.end
+}
+
+func digits(i int) int {
+	n := 1
+	for ; i >= 10; i /= 10 {
+		n++
+	}
+	return n
 }

@@ -209,3 +209,193 @@ func TestGoldenStream(t *testing.T) {
 		t.Fatalf("idle stream: %s, %v", d, err)
 	}
 }
+
+func bold(x string) *Node { return NewNode([]string{"<b>", "</b>"}, Text(x)) }
+
+func TestGoldenSharedTemplates(t *testing.T) {
+	share := Encoder{ShareTemplates: true}
+	prev := NewNode([]string{"<p>", "", "</p>"}, Nested(bold("a")), Nested(bold("b")))
+	full, err := share.Full(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "templates_join.json", full,
+		`{"0":{"0":"a","s":0},"1":{"0":"b","s":0},"p":{"0":["<b>","</b>"]},"s":["<p>","","</p>"]}`)
+	var tree Tree
+	if _, err := tree.Apply(full); err != nil {
+		t.Fatal(err)
+	}
+	if html, err := tree.HTML(); err != nil || html != "<p><b>a</b><b>b</b></p>" {
+		t.Fatalf("HTML %q, %v", html, err)
+	}
+	// Without the option, the statics are repeated.
+	if b, _ := Full(NewNode([]string{"<p>", "", "</p>"}, Nested(bold("a")), Nested(bold("b")))); string(b) !=
+		`{"0":{"0":"a","s":["<b>","</b>"]},"1":{"0":"b","s":["<b>","</b>"]},"s":["<p>","","</p>"]}` {
+		t.Fatalf("unshared: %s", b)
+	}
+
+	// A diff that sends a new template twice: indices restart at 0, and
+	// "p" follows the keys of the diff.
+	it := func(x string) *Node { return NewNode([]string{"<i>", "</i>"}, Text(x)) }
+	next := NewNode([]string{"<p>", "", "</p>"}, Nested(it("c")), Nested(it("d")))
+	d, err := share.Diff(prev, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "templates_diff.json", d, `{"0":{"0":"c","s":0},"1":{"0":"d","s":0},"p":{"0":["<i>","</i>"]}}`)
+	if _, err := tree.Apply(d); err != nil {
+		t.Fatal(err)
+	}
+	if html, err := tree.HTML(); err != nil || html != "<p><i>c</i><i>d</i></p>" {
+		t.Fatalf("HTML %q, %v", html, err)
+	}
+	// Statics sent once are never shared, and sharing that would lengthen
+	// the message is skipped.
+	once := NewNode([]string{"<p>", "", "</p>"}, Nested(bold("a")), Text("b"))
+	tiny := NewNode([]string{"<p>", "", "</p>"}, Nested(NewNode([]string{""})), Nested(NewNode([]string{""})))
+	for _, n := range []*Node{once, tiny} {
+		a, _ := Full(n)
+		b, _ := share.Full(n)
+		if string(a) != string(b) {
+			t.Errorf("shared %s as %s", a, b)
+		}
+	}
+}
+
+func card(x string) *Node { return NewNode([]string{"<div id=\"card\">", "</div>"}, Text(x)) }
+
+func mainPage(comps map[int32]*Node, dyns ...Dyn) *Node {
+	st := make([]string, len(dyns)+1)
+	st[0], st[len(dyns)] = "<main>", "</main>"
+	n := NewNode(st, dyns...)
+	n.Components = comps
+	return n
+}
+
+// TestGoldenComponents encodes the spec's component messages. The first two
+// form a sequence. The third sets root key "1", a slot the root of the
+// first does not have (its statics are ["<main>","</main>"]), so no
+// sequence from the first produces it; it is encoded here from a root with
+// two slots, ["<main>","","</main>"], whose second slot held "" and now
+// holds cid 2, while cid 1 still shows "Bye".
+func TestGoldenComponents(t *testing.T) {
+	join := mainPage(map[int32]*Node{1: card("Hi")}, Component(1))
+	full, err := Full(join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "components_join.json", full,
+		`{"0":1,"c":{"1":{"0":"Hi","s":["<div id=\"card\">","</div>"],"r":1}},"s":["<main>","</main>"]}`)
+	var tree Tree
+	if _, err := tree.Apply(full); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want string) {
+		t.Helper()
+		if html, err := tree.HTML(); err != nil || html != want {
+			t.Fatalf("HTML %q, %v; want %q", html, err, want)
+		}
+	}
+	check(`<main><div data-phx-component="1" id="card">Hi</div></main>`)
+
+	bye := mainPage(map[int32]*Node{1: card("Bye")}, Component(1))
+	d, err := Diff(join, bye)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "components_update.json", d, `{"c":{"1":{"0":"Bye"}}}`)
+	if _, err := tree.Apply(d); err != nil {
+		t.Fatal(err)
+	}
+	check(`<main><div data-phx-component="1" id="card">Bye</div></main>`)
+
+	two := mainPage(map[int32]*Node{1: card("Bye")}, Component(1), Text(""))
+	var tree2 Tree
+	full, err = Full(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree2.Apply(full); err != nil {
+		t.Fatal(err)
+	}
+	reuse := mainPage(map[int32]*Node{1: two.Components[1], 2: card("Yo")}, Component(1), Component(2))
+	d, err = Diff(two, reuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "components_reuse.json", d, `{"1":2,"c":{"2":{"0":"Yo","s":-1}}}`)
+	if _, err := tree2.Apply(d); err != nil {
+		t.Fatal(err)
+	}
+	tree = tree2
+	check(`<main><div data-phx-component="1" id="card">Bye</div><div data-phx-component="2" id="card">Yo</div></main>`)
+	if html, err := HTML(reuse); err != nil || html != `<main><div data-phx-component="1" id="card">Bye</div><div data-phx-component="2" id="card">Yo</div></main>` {
+		t.Fatalf("server HTML %q, %v", html, err)
+	}
+}
+
+// TestComponents covers the component cases beyond the spec's examples, each
+// diff checked against the client model.
+func TestComponents(t *testing.T) {
+	list := func(xs ...string) Dyn {
+		c := NewComprehension([]string{"<li>", "</li>"})
+		for _, x := range xs {
+			c.Entries = append(c.Entries, Entry{Key: x, Dynamics: []Dyn{Nested(bold(x))}})
+		}
+		return List(c)
+	}
+	box := func(d Dyn) *Node { return NewNode([]string{"<ul class=\"box\">", "</ul>"}, d) }
+	type step struct {
+		name string
+		next *Node
+		enc  Encoder
+		want string
+	}
+	start := mainPage(map[int32]*Node{1: card("A")}, Component(1), Text(""), Text(""), Text(""))
+	four := func(comps map[int32]*Node) *Node {
+		return mainPage(comps, Component(1), Component(2), Component(3), Component(4))
+	}
+	steps := []step{
+		{"component and root unchanged", mainPage(map[int32]*Node{1: card("A")}, Component(1), Text(""), Text(""), Text("")), Encoder{}, ``},
+		{"new cids reusing a cached one (-1) and one of the same diff (3)",
+			four(map[int32]*Node{1: card("A"), 2: card("B"), 3: box(list("x")), 4: box(list("y"))}),
+			Encoder{}, `{"1":2,"2":3,"3":4,"c":{"2":{"0":"B","s":-1},"3":{"0":{"s":["<li>","</li>"],"k":{"0":{"0":{"0":"x","s":["<b>","</b>"]}},"kc":1}},"s":["<ul class=\"box\">","</ul>"],"r":1},"4":{"0":{"s":["<li>","</li>"],"k":{"0":{"0":{"0":"y","s":["<b>","</b>"]}},"kc":1}},"s":3}}}`},
+		{"new root template: the cache is gone, so everything in full, reusing within the diff",
+			mainPage(map[int32]*Node{1: card("A"), 2: card("B"), 3: box(list("x")), 4: box(list("y"))}, Component(4), Component(3), Component(2), Component(1), Text("")),
+			Encoder{}, `{"0":4,"1":3,"2":2,"3":1,"4":"","c":{"1":{"0":"A","s":["<div id=\"card\">","</div>"],"r":1},"2":{"0":"B","s":1},"3":{"0":{"s":["<li>","</li>"],"k":{"0":{"0":{"0":"x","s":["<b>","</b>"]}},"kc":1}},"s":["<ul class=\"box\">","</ul>"],"r":1},"4":{"0":{"s":["<li>","</li>"],"k":{"0":{"0":{"0":"y","s":["<b>","</b>"]}},"kc":1}},"s":3}},"s":["<main>","","","","","</main>"]}`},
+		{"shared templates inside a component go to its own p",
+			mainPage(map[int32]*Node{1: card("A"), 2: card("B"), 3: box(list("x", "y", "z")), 4: box(list("y"))}, Component(4), Component(3), Component(2), Component(1), Text("")),
+			Encoder{ShareTemplates: true}, `{"c":{"3":{"0":{"k":{"1":{"0":{"0":"y","s":0}},"2":{"0":{"0":"z","s":0}},"kc":3}},"p":{"0":["<b>","</b>"]}}}}`},
+		{"a cid changes template; markers resolve against the cid's previous render",
+			mainPage(map[int32]*Node{1: box(list("w")), 2: card("B"), 3: NewNode(box(list()).Statics, Unchanged()), 4: box(list("y"))}, Component(4), Component(3), Component(2), Component(1), Text("")),
+			Encoder{}, `{"c":{"1":{"0":{"s":["<li>","</li>"],"k":{"0":{"0":{"0":"w","s":["<b>","</b>"]}},"kc":1}},"s":-3}}}`},
+	}
+	var tree Tree
+	full, err := Full(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.Apply(full); err != nil {
+		t.Fatal(err)
+	}
+	prev := start
+	for _, s := range steps {
+		d, err := s.enc.Diff(prev, s.next)
+		if err != nil || string(d) != s.want {
+			t.Fatalf("%s:\n got %s, %v\nwant %s", s.name, d, err, s.want)
+		}
+		want, err := HTML(s.next) // markers resolved by Diff
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if d != nil {
+			if _, err := tree.Apply(d); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		if got, err := tree.HTML(); err != nil || got != want {
+			t.Fatalf("%s: HTML\n got %q, %v\nwant %q", s.name, got, err, want)
+		}
+		prev = s.next
+	}
+}

@@ -12,9 +12,10 @@ var (
 	// ErrShape reports a node or entry whose dynamics do not fit its statics
 	// (a template with n+1 statics needs exactly n dynamics).
 	ErrShape = errors.New("diff: dynamics do not match statics")
-	// ErrComponent reports a component id where this package cannot follow it
-	// yet: rendering HTML of a tree holding components.
-	ErrComponent = errors.New("diff: components not supported")
+	// ErrComponent reports a component id with no component to stand for:
+	// absent from the top-level [Node.Components] (when encoding or
+	// rendering HTML), or from the client's cache (in [Tree]).
+	ErrComponent = errors.New("diff: unknown component")
 	// ErrMalformed reports a diff that the client would reject or render
 	// wrongly.
 	ErrMalformed = errors.New("diff: malformed diff")
@@ -53,9 +54,9 @@ func Nested(n *Node) Dyn { return Dyn{kind: KindNode, node: n} }
 // List returns a dynamic holding the comprehension c.
 func List(c *Comprehension) Dyn { return Dyn{kind: KindComprehension, comp: c} }
 
-// Component returns a dynamic referring to the live component cid. It is
-// encoded as a JSON number; the component trees themselves (the "c" key) are
-// not produced by this package yet.
+// Component returns a dynamic referring to the live component cid, whose
+// tree is held by the top-level node's [Node.Components]. It is encoded as a
+// JSON number. Component ids are positive.
 func Component(cid int32) Dyn { return Dyn{kind: KindComponent, cid: cid} }
 
 // Unchanged returns the marker for "same as in the previous render". The
@@ -94,8 +95,20 @@ type Node struct {
 	Statics     []string
 	Dynamics    []Dyn
 	// Root marks a template rendering exactly one root element ("r":1). It
-	// is ignored on the top-level node, where "r" means a reply.
+	// is ignored on the top-level node, where "r" means a reply, and on
+	// component nodes, which are always sent with "r":1.
 	Root bool
+	// Components holds the live components of the render, by component id
+	// (cid, positive): the trees that [Component] dynamics anywhere in the
+	// render, components included, refer to. It is read on the top-level
+	// node only and encoded as the top-level "c" map. It must hold every
+	// component still in use, not only the changed ones: a component missing
+	// from it is not sent and cannot be referred to. Each component node must
+	// render exactly one root element, which the client tags with
+	// data-phx-component. Components that disappear from it are not
+	// announced: the client forgets them through its own cids_destroyed
+	// protocol. A nil map encodes cids as bare numbers and checks nothing.
+	Components map[int32]*Node
 }
 
 // NewNode returns a node with the fingerprint of statics (see [Fingerprint]).

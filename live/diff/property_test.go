@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"testing"
 )
@@ -16,6 +17,13 @@ type gen struct {
 	nodes []tpl
 	comps []tpl
 	dom   int // stream DOM id sequence
+	// With components: the cids of the render, and the smallest cid the
+	// dynamics being generated may refer to (components refer only to
+	// larger cids, so that none contains itself).
+	withComps bool
+	cids      []int32
+	minCid    int32
+	added     int32 // cids added after the first render
 }
 
 type tpl struct {
@@ -52,7 +60,23 @@ func (g *gen) text() Dyn {
 }
 
 func (g *gen) dyn(depth int) Dyn {
-	x := g.r.IntN(20)
+	n := 20
+	if g.withComps {
+		n = 23
+	}
+	x := g.r.IntN(n)
+	if x >= 20 {
+		var ok []int32
+		for _, c := range g.cids {
+			if c >= g.minCid {
+				ok = append(ok, c)
+			}
+		}
+		if len(ok) == 0 {
+			return g.text()
+		}
+		return Component(ok[g.r.IntN(len(ok))])
+	}
 	switch {
 	case depth >= 4 || x < 10:
 		return g.text()
@@ -105,6 +129,107 @@ func (g *gen) stream(depth int, t tpl) *Comprehension {
 	}
 	c.Stream.Reset = g.r.IntN(5) == 0
 	return c
+}
+
+// component returns a new tree for cid, on one of the node templates (they
+// all start with a tag, as components must).
+func (g *gen) component(cid int32) *Node {
+	saved := g.minCid
+	g.minCid = cid + 1
+	defer func() { g.minCid = saved }()
+	return g.node(1, g.nodes[g.r.IntN(len(g.nodes))])
+}
+
+// render returns a new top-level render, with components when enabled.
+func (g *gen) render() *Node {
+	if g.withComps && len(g.cids) == 0 {
+		for c := int32(1); c <= 4; c++ {
+			if g.r.IntN(2) == 0 {
+				g.cids = append(g.cids, c)
+			}
+		}
+	}
+	n := g.node(0, g.nodes[g.r.IntN(len(g.nodes))])
+	if g.withComps {
+		n.Components = map[int32]*Node{}
+		for _, c := range g.cids {
+			n.Components[c] = g.component(c)
+		}
+	}
+	return n
+}
+
+// mutateComponents returns the next components of prev into marked and
+// resolved: kept, changed, replaced, or new (a new cid, or one that prune
+// dropped from prev). Every cid of g.cids gets a tree, so references stay
+// valid; prune then drops those not shown. mark allows Unchanged markers.
+func (g *gen) mutateComponents(prev map[int32]*Node, marked, resolved *Node, mark bool) {
+	if prev == nil {
+		return
+	}
+	if g.r.IntN(3) == 0 {
+		g.cids = append(g.cids, 5+g.added) // render starts with cids 1 to 4
+		g.added++
+	}
+	marked.Components = map[int32]*Node{}
+	resolved.Components = map[int32]*Node{}
+	saved := g.minCid
+	defer func() { g.minCid = saved }()
+	for _, c := range g.cids {
+		p := prev[c]
+		g.minCid = c + 1
+		switch x := g.r.IntN(4); {
+		case p == nil || x == 0:
+			n := g.component(c)
+			marked.Components[c], resolved.Components[c] = n, n
+		case x == 1:
+			marked.Components[c], resolved.Components[c] = p, p
+		default:
+			marked.Components[c], resolved.Components[c] = g.mutateNode(p, 1, mark)
+		}
+	}
+}
+
+// prune drops from marked and resolved the components that resolved does not
+// show, as a server forgets removed components: the client renders (and so
+// clears the stream items of) only the components on the page.
+// It reports false when a cid is shown twice, which the client cannot
+// render (its first rendering clears the component's streams; Phoenix
+// rejects duplicate component ids).
+func prune(marked, resolved *Node) bool {
+	if resolved.Components == nil {
+		return true
+	}
+	seen := map[int32]bool{}
+	unique := true
+	var walk func(ds []Dyn)
+	walk = func(ds []Dyn) {
+		for _, d := range ds {
+			switch d.kind {
+			case KindNode:
+				walk(d.node.Dynamics)
+			case KindComprehension:
+				for _, e := range d.comp.Entries {
+					walk(e.Dynamics)
+				}
+			case KindComponent:
+				if seen[d.cid] {
+					unique = false
+					continue
+				}
+				seen[d.cid] = true
+				walk(resolved.Components[d.cid].Dynamics)
+			}
+		}
+	}
+	walk(resolved.Dynamics)
+	for cid := range resolved.Components {
+		if !seen[cid] {
+			delete(resolved.Components, cid)
+			delete(marked.Components, cid)
+		}
+	}
+	return unique
 }
 
 // mutate returns the next render of prev: marked may hold Unchanged markers
@@ -223,6 +348,12 @@ func (g *gen) mutateComp(prev *Comprehension, depth int, mark bool) (marked, res
 func copyNode(n *Node) *Node {
 	c := *n
 	c.Dynamics = copyDyns(n.Dynamics)
+	if n.Components != nil {
+		c.Components = make(map[int32]*Node, len(n.Components))
+		for cid, cn := range n.Components {
+			c.Components[cid] = copyNode(cn)
+		}
+	}
 	return &c
 }
 
@@ -249,18 +380,26 @@ func copyDyns(ds []Dyn) []Dyn {
 	return out
 }
 
-type stats struct{ diffs, moves, statics, streams, empty int }
+// sameDiffRef finds a component reusing the statics of one in the same diff
+// (without template sharing, the only positive integer "s").
+var sameDiffRef = regexp.MustCompile(`"s":[1-9][0-9]*}`)
+
+type stats struct{ diffs, moves, statics, streams, empty, shared, comps, cached, reused int }
 
 // roundTrip checks over a chain of renders that applying each diff to the
 // client model yields exactly the HTML of the server tree.
-func roundTrip(t testing.TB, seed uint64, steps int, st *stats) {
+func roundTrip(t testing.TB, seed uint64, steps int, st *stats, enc Encoder, comps bool) {
 	g := newGen(seed)
-	prev := g.node(0, g.nodes[g.r.IntN(len(g.nodes))])
+	g.withComps = comps
+	prev := g.render()
+	for !prune(prev, prev) {
+		prev = g.render()
+	}
 	want, err := HTML(prev)
 	if err != nil {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
-	full, err := Full(prev)
+	full, err := enc.Full(prev)
 	if err != nil {
 		t.Fatalf("seed %d: Full: %v", seed, err)
 	}
@@ -281,20 +420,58 @@ func roundTrip(t testing.TB, seed uint64, steps int, st *stats) {
 			t.Fatalf("seed %d step %d: after %s\n got %q, %v\nwant %q", seed, step, msg, got, err, want)
 		}
 	}
+	count := func(d []byte) {
+		if st == nil {
+			return
+		}
+		if bytes.Contains(d, []byte(`"p":{`)) {
+			st.shared++
+		}
+		if bytes.Contains(d, []byte(`"c":{`)) {
+			st.comps++
+		}
+		if bytes.Contains(d, []byte(`"s":-`)) {
+			st.cached++
+		}
+		if !enc.ShareTemplates && bytes.Contains(d, []byte(`"c":{`)) && sameDiffRef.Match(d) {
+			st.reused++
+		}
+	}
 	check(0, full, want)
+	count(full)
 	for step := 1; step <= steps; step++ {
 		var marked, resolved *Node
-		if g.r.IntN(8) == 0 {
-			marked = g.node(0, g.nodes[g.r.IntN(len(g.nodes))])
-			resolved = marked
-		} else {
-			marked, resolved = g.mutateNode(prev, 0, true)
+		for attempt := 0; ; attempt++ {
+			if attempt == 20 {
+				// Give up on this step: resend the same tree.
+				marked = copyNode(prev)
+				resolved = marked
+				break
+			}
+			if g.r.IntN(8) == 0 {
+				// A new top-level template drops the client's components, so
+				// theirs must not hold markers.
+				marked = g.node(0, g.nodes[g.r.IntN(len(g.nodes))])
+				resolved = marked
+				if comps {
+					resolved = &Node{Fingerprint: marked.Fingerprint, Statics: marked.Statics, Dynamics: marked.Dynamics}
+					g.mutateComponents(prev.Components, marked, resolved, false)
+				}
+			} else {
+				marked, resolved = g.mutateNode(prev, 0, true)
+				g.mutateComponents(prev.Components, marked, resolved, true)
+			}
+			if prune(marked, resolved) {
+				break
+			}
 		}
+		// Before Diff, which clears the stream items it sends. Components
+		// kept by pointer hold streams cleared earlier, as the client does.
 		want, err := HTML(resolved)
 		if err != nil {
 			t.Fatalf("seed %d step %d: %v", seed, step, err)
 		}
-		d, err := Diff(prev, marked)
+		d, err := enc.Diff(prev, marked)
 		if err != nil {
 			t.Fatalf("seed %d step %d: Diff: %v", seed, step, err)
 		}
@@ -313,12 +490,13 @@ func roundTrip(t testing.TB, seed uint64, steps int, st *stats) {
 				st.streams++
 			}
 		}
+		count(d)
 		if d == nil {
 			d = []byte("{}")
 		}
 		check(step, d, want)
 		// A tree equal to the one just sent diffs to nothing.
-		if again, err := Diff(marked, copyNode(marked)); err != nil || again != nil {
+		if again, err := enc.Diff(marked, copyNode(marked)); err != nil || again != nil {
 			t.Fatalf("seed %d step %d: equal trees diff to %s, %v", seed, step, again, err)
 		}
 		prev = marked
@@ -326,17 +504,36 @@ func roundTrip(t testing.TB, seed uint64, steps int, st *stats) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	var st stats
 	n := 3000
 	if testing.Short() {
 		n = 300
 	}
-	for seed := range uint64(n) {
-		roundTrip(t, seed, 8, &st)
-	}
-	t.Logf("%+v", st)
-	if st.moves == 0 || st.statics == 0 || st.streams == 0 || st.empty == 0 {
-		t.Fatalf("generator misses cases: %+v", st)
+	for _, c := range []struct {
+		name  string
+		enc   Encoder
+		comps bool
+	}{
+		{"plain", Encoder{}, false},
+		{"shared", Encoder{ShareTemplates: true}, false},
+		{"components", Encoder{}, true},
+		{"shared+components", Encoder{ShareTemplates: true}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var st stats
+			for seed := range uint64(n) {
+				roundTrip(t, seed, 8, &st, c.enc, c.comps)
+			}
+			t.Logf("%+v", st)
+			if st.moves == 0 || st.statics == 0 || st.streams == 0 || st.empty == 0 {
+				t.Fatalf("generator misses cases: %+v", st)
+			}
+			if c.enc.ShareTemplates != (st.shared > 0) {
+				t.Fatalf("shared templates: %+v", st)
+			}
+			if c.comps && (st.comps == 0 || st.cached == 0 || (st.reused == 0 && !c.enc.ShareTemplates)) {
+				t.Fatalf("generator misses component cases: %+v", st)
+			}
+		})
 	}
 }
 
@@ -344,5 +541,8 @@ func FuzzRoundTrip(f *testing.F) {
 	for seed := range uint64(8) {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, seed uint64) { roundTrip(t, seed, 8, nil) })
+	// The two low bits of the seed pick template sharing and components.
+	f.Fuzz(func(t *testing.T, seed uint64) {
+		roundTrip(t, seed, 8, nil, Encoder{ShareTemplates: seed&1 != 0}, seed&2 != 0)
+	})
 }
