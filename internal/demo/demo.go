@@ -25,6 +25,7 @@ import (
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/examples/blog"
 	"github.com/parley-go/parley/examples/chat"
 	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
@@ -129,6 +130,7 @@ var apps = []App{
 	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
 	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form (a backend event for every page)."},
 	{"/chat/rooms/1", "Chat", "LiveView streams: rooms, messages sent once and forgotten by the server, edit, delete, infinite scroll-back."},
+	{"/blog", "Blog", "Reading ghosts: every reader of a post is a colored tag at the left edge that follows their scrolling (a JS hook and presence)."},
 }
 
 // New builds the demo.
@@ -228,6 +230,13 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, talk.Close)
 	talk.Register(lv)
+	reading, err := blog.New(blog.Config{Tracker: tracker, Logger: cfg.Logger})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	reading.Register(lv)
+	ep.Handle("GET "+blog.AssetsPrefix, http.StripPrefix(blog.AssetsPrefix, blog.Assets()))
 	if err := ep.Live(lv); err != nil {
 		_ = d.Close()
 		return nil, err
