@@ -77,9 +77,6 @@ func (r *room) HandleIn(c *channel.Context, m channel.Message) (*channel.Reply, 
 		if err := m.Decode(&p); err != nil || !p.valid() {
 			return channel.ErrorReply(map[string]string{"reason": "points must be a number from 0 to 100"}), nil
 		}
-		if r.card == 0 {
-			return channel.ErrorReply(map[string]string{"reason": "no card is being estimated"}), nil
-		}
 		if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": *p.Points, "card": r.card}); err != nil {
 			return nil, err
 		}
