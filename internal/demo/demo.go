@@ -31,6 +31,7 @@ import (
 	"github.com/parley-go/parley/examples/counter"
 	"github.com/parley-go/parley/examples/lobby"
 	"github.com/parley-go/parley/examples/party"
+	"github.com/parley-go/parley/examples/social"
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/presence"
 	"github.com/parley-go/parley/pubsub"
@@ -129,6 +130,7 @@ var apps = []App{
 	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout."},
 	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
 	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form (a backend event for every page)."},
+	{"/social", "Social feed", "A firehose of posts at a rate everyone shares: the naive feed, and a better one that pauses and filters by relevance."},
 	{"/chat/rooms/1", "Chat", "LiveView streams: rooms, messages sent once and forgotten by the server, edit, delete, infinite scroll-back."},
 	{"/blog", "Blog", "Reading ghosts: every reader of a post is a colored tag at the left edge that follows their scrolling (a JS hook and presence)."},
 }
@@ -230,6 +232,14 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, talk.Close)
 	talk.Register(lv)
+	feed, err := social.New(social.Config{PubSub: ep.PubSub(), Logger: cfg.Logger})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	d.closers = append(d.closers, feed.Close)
+	feed.Register(lv)
+	ep.Handle("GET /social", feed.Page())
 	reading, err := blog.New(blog.Config{Tracker: tracker, Logger: cfg.Logger})
 	if err != nil {
 		_ = d.Close()
