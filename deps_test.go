@@ -38,6 +38,8 @@ func TestDependencyDirection(t *testing.T) {
 		"pubsub":              {"channel", "transport", "presence", "live"},
 		"presence":            {"channel", "transport", "live"},
 		"channel":             {"transport", "live", "presence"},
+		"pubsub/natspubsub":   {"channel", "transport", "presence", "live", "metrics"},
+		"pubsub/redispubsub":  {"channel", "transport", "presence", "live", "metrics"},
 	}
 	for pkg, own := range deps {
 		for _, d := range own {
