@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -179,32 +176,5 @@ func benchThroughput(b *testing.B, engine string, n int) {
 // directory, stopped when b ends, and returns its URL.
 func startRedis(b *testing.B) string {
 	b.Helper()
-	const bin = "/usr/bin/redis-server"
-	if _, err := os.Stat(bin); err != nil {
-		b.Skipf("%s is missing (scripts/deps.sh installs it)", bin)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	ln.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--dir", b.TempDir(), "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "redis://" + addr + "/0"
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("redis-server not accepting: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return newRedisEngine(b).url()
 }

@@ -50,13 +50,13 @@ type node struct {
 	logs bytes.Buffer // stderr; read after done
 }
 
-func startNode(t *testing.T, bin, name, addr, natsURL string) *node {
+func startNode(t *testing.T, bin, name, addr string, engineArgs []string) *node {
 	t.Helper()
 	n := &node{name: name, done: make(chan struct{})}
-	n.cmd = exec.Command(bin,
-		"-addr", addr, "-reuseport", "-nats", natsURL, "-node", name,
+	args := append([]string{"-addr", addr, "-reuseport", "-node", name,
 		"-data", filepath.Join(t.TempDir(), "data"), "-node-modules", t.TempDir(),
-		"-presence-broadcast", "200ms", "-presence-down", "2s")
+		"-presence-broadcast", "200ms", "-presence-down", "2s"}, engineArgs...)
+	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stderr = &n.logs
 	stdout, err := n.cmd.StdoutPipe()
 	if err != nil {
@@ -255,32 +255,180 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// engine is the NATS or Redis server a cluster runs on.
+type engine interface {
+	// args are parley-demo's flags for the engine.
+	args() []string
+	// restart stops the engine and starts it again on the same address.
+	restart(t *testing.T)
+}
+
+type natsEngine struct {
+	srv  *server.Server
+	port int
+}
+
+func newNATSEngine(t *testing.T) *natsEngine {
+	t.Helper()
+	e := &natsEngine{port: server.RANDOM_PORT}
+	e.start(t)
+	e.port = e.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { e.srv.Shutdown(); e.srv.WaitForShutdown() })
+	return e
+}
+
+func (e *natsEngine) start(t *testing.T) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: e.port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(wait) {
+		t.Fatal("embedded NATS not ready")
+	}
+	e.srv = ns
+}
+
+func (e *natsEngine) args() []string { return []string{"-nats", e.srv.ClientURL()} }
+
+func (e *natsEngine) restart(t *testing.T) {
+	t.Helper()
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+	e.start(t)
+}
+
+// redisEngine is a redis-server on a free loopback port in a temporary
+// directory (installed by scripts/deps.sh).
+type redisEngine struct {
+	addr, dir string
+	cmd       *exec.Cmd
+}
+
+const redisBin = "/usr/bin/redis-server"
+
+func newRedisEngine(t testing.TB) *redisEngine {
+	t.Helper()
+	if _, err := os.Stat(redisBin); err != nil {
+		t.Skipf("%s is missing (scripts/deps.sh installs it)", redisBin)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &redisEngine{addr: ln.Addr().String(), dir: t.TempDir()}
+	ln.Close()
+	e.start(t)
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *redisEngine) start(t testing.TB) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(e.addr)
+	e.cmd = exec.Command(redisBin, "--port", port, "--bind", "127.0.0.1", "--dir", e.dir, "--save", "", "--appendonly", "no")
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := net.Dial("tcp", e.addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server not accepting: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *redisEngine) stop() {
+	if e.cmd != nil {
+		_ = e.cmd.Process.Kill()
+		_ = e.cmd.Wait()
+		e.cmd = nil
+	}
+}
+
+func (e *redisEngine) url() string    { return "redis://" + e.addr + "/0" }
+func (e *redisEngine) args() []string { return []string{"-redis", e.url()} }
+
+func (e *redisEngine) restart(t *testing.T) {
+	t.Helper()
+	e.stop()
+	e.start(t)
+}
+
 func TestThreeNodesOverNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster test: skipped under -short")
 	}
+	runCluster(t, newNATSEngine(t))
+}
+
+func TestThreeNodesOverRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster test: skipped under -short")
+	}
+	runCluster(t, newRedisEngine(t))
+}
+
+// hears reports whether c received a lobby message with the prefix.
+func hears(c *client, prefix string) bool {
+	for _, m := range c.lobbyMessages() {
+		if strings.HasPrefix(m, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// probe sends numbered lobby messages with prefix from sender until every
+// client heard one (subscriptions and reconnections reach the engine
+// asynchronously).
+func probe(t *testing.T, sender *client, joinRef string, clients []*client, prefix string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for i := 0; ; i++ {
+		sender.send(t, joinRef, "lobby:cluster", "message", map[string]string{"body": fmt.Sprintf("%s %d", prefix, i)})
+		all := true
+		for _, c := range clients {
+			all = all && hears(c, prefix)
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, c := range clients {
+				if !hears(c, prefix) {
+					t.Errorf("%s on %s heard no %q", c.user, c.node, prefix)
+				}
+			}
+			t.Fatalf("%q probes did not reach every client within %v", prefix, wait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// runCluster starts three parley-demo nodes on one SO_REUSEPORT address
+// over eng and checks broadcasts, presence, an engine restart, a node
+// killed with SIGKILL, and its clients reconnecting to the survivors.
+func runCluster(t *testing.T, eng engine) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "parley-demo")
 	build := exec.Command("go", "build", "-o", bin, "github.com/parley-go/parley/cmd/parley-demo")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build parley-demo: %v\n%s", err, out)
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(wait) {
-		t.Fatal("embedded NATS not ready")
-	}
-	natsURL := ns.ClientURL()
 
 	addr := freeAddr(t)
 	names := []string{"n0", "n1", "n2"}
 	nodes := map[string]*node{}
 	for _, name := range names {
-		nodes[name] = startNode(t, bin, name, addr, natsURL)
+		nodes[name] = startNode(t, bin, name, addr, eng.args())
 	}
 
 	// Connect until every node serves at least two clients: SO_REUSEPORT
@@ -299,42 +447,20 @@ func TestThreeNodesOverNATS(t *testing.T) {
 		clients = append(clients, c)
 	}
 	t.Logf("%d clients: %d on n0, %d on n1, %d on n2", len(clients), len(byNode["n0"]), len(byNode["n1"]), len(byNode["n2"]))
+	joinRefs := map[*client]string{}
 
 	t.Run("LobbyBroadcastReachesEveryNode", func(t *testing.T) {
-		joinRefs := map[*client]string{}
 		for _, c := range clients {
 			c.join(t, "lobby:cluster")
 			joinRefs[c] = strconv.Itoa(c.ref)
 		}
 		sender := byNode["n0"][0]
-		// Subscriptions reach NATS asynchronously: send until everyone has
-		// heard one message, then check one more reaches all.
-		for i := 0; ; i++ {
-			sender.send(t, joinRefs[sender], "lobby:cluster", "message", map[string]string{"body": fmt.Sprintf("probe %d", i)})
-			all := true
-			for _, c := range clients {
-				all = all && len(c.lobbyMessages()) > 0
-			}
-			if all {
-				break
-			}
-			if i > 300 {
-				t.Fatal("lobby probes did not reach every client")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		probe(t, sender, joinRefs[sender], clients, "probe")
 		for _, from := range []*client{byNode["n1"][0], byNode["n2"][0]} {
 			body := "hello from " + from.node
 			from.send(t, joinRefs[from], "lobby:cluster", "message", map[string]string{"body": body})
 			for _, c := range clients {
-				eventually(t, fmt.Sprintf("%q to reach %s on %s", body, c.user, c.node), func() bool {
-					for _, m := range c.lobbyMessages() {
-						if m == body {
-							return true
-						}
-					}
-					return false
-				})
+				eventually(t, fmt.Sprintf("%q to reach %s on %s", body, c.user, c.node), func() bool { return hears(c, body) })
 			}
 		}
 	})
@@ -348,6 +474,16 @@ func TestThreeNodesOverNATS(t *testing.T) {
 				return len(c.presentUsers()) == len(clients)
 			})
 		}
+	})
+
+	t.Run("EngineRestartTrafficResumes", func(t *testing.T) {
+		eng.restart(t)
+		restarted := time.Now()
+		// No node is restarted: every node's adapter reconnects and
+		// resubscribes by itself.
+		sender := byNode["n1"][0]
+		probe(t, sender, joinRefs[sender], clients, "after restart")
+		t.Logf("cross-node traffic resumed %v after the engine restarted", time.Since(restarted).Round(10*time.Millisecond))
 	})
 
 	t.Run("KilledNodeUsersLeave", func(t *testing.T) {
@@ -375,6 +511,31 @@ func TestThreeNodesOverNATS(t *testing.T) {
 			}
 		}
 		t.Logf("n2's %d users left the other nodes' lists %v after kill -9 (down period 2s)", len(gone), time.Since(killed).Round(10*time.Millisecond))
+	})
+
+	t.Run("ClientsReconnectToSurvivors", func(t *testing.T) {
+		// n2's clients lost their connections; dialing the same address
+		// again lands on a survivor (n2's listener is gone), where they
+		// rejoin and everybody sees them again.
+		survivors := append(append([]*client(nil), byNode["n0"]...), byNode["n1"]...)
+		for _, old := range byNode["n2"] {
+			select {
+			case <-old.done:
+			case <-time.After(wait):
+				t.Fatalf("%s's connection to the killed node is still open", old.user)
+			}
+			c := dial(t, addr, old.user)
+			if c.node == "n2" || nodes[c.node] == nil {
+				t.Fatalf("%s reconnected to %q", c.user, c.node)
+			}
+			c.join(t, "room:cluster")
+			survivors = append(survivors, c)
+		}
+		for _, c := range survivors {
+			eventually(t, fmt.Sprintf("%s on %s to list all %d users again", c.user, c.node, len(clients)), func() bool {
+				return len(c.presentUsers()) == len(clients)
+			})
+		}
 	})
 	_ = os.Remove(bin)
 }
