@@ -98,11 +98,8 @@ type Adapter struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
-	connected                atomic.Bool
-	downSince                atomic.Int64 // unix nanoseconds of the last disconnection
-	disconnects, reconnects  atomic.Uint64
-	published, publishErrors atomic.Uint64
-	received, dropped        atomic.Uint64
+	counters  pubsub.AdapterCounters
+	downSince atomic.Int64 // unix nanoseconds of the last disconnection
 }
 
 // New returns an Adapter for cfg. It connects when the PubSub starts it.
@@ -150,26 +147,26 @@ func (a *Adapter) Start(node string, deliver func(*pubsub.Message)) error {
 		nats.ReconnectWait(a.cfg.ReconnectWait),
 		nats.ReconnectJitter(a.cfg.ReconnectWait/10, a.cfg.ReconnectWait/10),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if !a.connected.Swap(false) {
+			if !a.counters.SetConnected(false) {
 				return
 			}
 			a.downSince.Store(time.Now().UnixNano())
-			a.disconnects.Add(1)
+			a.counters.Disconnected()
 			if nc.IsClosed() {
 				return // Close, not an outage
 			}
 			log.Warn("natspubsub: lost the NATS connection; reconnecting", "node", node, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			a.connected.Store(true)
-			a.reconnects.Add(1)
+			a.counters.SetConnected(true)
+			a.counters.Reconnected()
 			outage := time.Since(time.Unix(0, a.downSince.Load())).Round(time.Millisecond)
 			log.Info("natspubsub: reconnected to NATS; topics resubscribed", "node", node,
 				"url", nc.ConnectedUrlRedacted(), "outage", outage, "topics", a.topics())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
-				a.dropped.Add(1)
+				a.counters.Dropped()
 			}
 			log.Warn("natspubsub: asynchronous error", "node", node, "err", err)
 		}),
@@ -178,7 +175,7 @@ func (a *Adapter) Start(node string, deliver func(*pubsub.Message)) error {
 	if err != nil {
 		return fmt.Errorf("natspubsub: connect %s: %w", a.cfg.URL, err)
 	}
-	a.connected.Store(true)
+	a.counters.SetConnected(true)
 	if _, err := nc.ChanSubscribe(a.directSubject(node), a.msgs); err != nil {
 		nc.Close()
 		return fmt.Errorf("natspubsub: subscribe: %w", err)
@@ -200,15 +197,15 @@ func (a *Adapter) run() {
 		case msg := <-a.msgs:
 			from, m, err := pubsub.DecodeMessage(msg.Data)
 			if err != nil {
-				a.dropped.Add(1)
+				a.counters.Dropped()
 				a.cfg.Logger.Warn("natspubsub: dropped a malformed message", "subject", msg.Subject, "err", err)
 				continue
 			}
 			if from == a.node {
-				a.dropped.Add(1) // NoEcho makes this rare: a second node of the same name
+				a.counters.Dropped() // NoEcho makes this rare: a second node of the same name
 				continue
 			}
-			a.received.Add(1)
+			a.counters.Received()
 			a.deliver(m)
 		}
 	}
@@ -236,10 +233,10 @@ func (a *Adapter) publish(ctx context.Context, subject string, m *pubsub.Message
 	}
 	data := pubsub.AppendMessage(make([]byte, 0, pubsub.EncodedLen(a.node, m)), a.node, m)
 	if err := nc.Publish(subject, data); err != nil {
-		a.publishErrors.Add(1)
+		a.counters.PublishFailed()
 		return fmt.Errorf("natspubsub: publish: %w", err)
 	}
-	a.published.Add(1)
+	a.counters.Published()
 	return nil
 }
 
@@ -301,18 +298,7 @@ func (a *Adapter) topics() int {
 }
 
 // Stats returns the adapter's counters.
-func (a *Adapter) Stats() pubsub.AdapterStats {
-	return pubsub.AdapterStats{
-		Connected:     a.connected.Load(),
-		Disconnects:   a.disconnects.Load(),
-		Reconnects:    a.reconnects.Load(),
-		Published:     a.published.Load(),
-		PublishErrors: a.publishErrors.Load(),
-		Received:      a.received.Load(),
-		Dropped:       a.dropped.Load(),
-		Topics:        a.topics(),
-	}
-}
+func (a *Adapter) Stats() pubsub.AdapterStats { return a.counters.Snapshot(a.topics()) }
 
 // Close flushes what is buffered, closes the connection and waits for the
 // delivery goroutine. Nothing is delivered after it returns. It must not

@@ -40,7 +40,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,10 +90,7 @@ type Adapter struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
-	connected                atomic.Bool
-	disconnects, reconnects  atomic.Uint64
-	published, publishErrors atomic.Uint64
-	received, dropped        atomic.Uint64
+	counters pubsub.AdapterCounters
 }
 
 // New returns an Adapter for cfg. It connects when the PubSub starts it.
@@ -151,7 +147,7 @@ func (a *Adapter) Start(node string, deliver func(*pubsub.Message)) error {
 	}
 	a.rdb, a.ps, a.node, a.deliver = rdb, ps, node, deliver
 	a.started = true
-	a.connected.Store(true)
+	a.counters.SetConnected(true)
 	a.wg.Add(1)
 	go a.run(ps)
 	return nil
@@ -172,15 +168,15 @@ func (a *Adapter) run(ps *redis.PubSub) {
 		}
 		if err != nil {
 			var nerr net.Error
-			if errors.As(err, &nerr) && nerr.Timeout() && a.connected.Load() {
+			if errors.As(err, &nerr) && nerr.Timeout() && a.counters.IsConnected() {
 				// Silence: ask the server whether it is still there.
 				if err = ps.Ping(ctx); err == nil {
 					continue
 				}
 			}
-			if a.connected.Swap(false) {
+			if a.counters.SetConnected(false) {
 				downSince = time.Now()
-				a.disconnects.Add(1)
+				a.counters.Disconnected()
 				log.Warn("redispubsub: lost the Redis connection; reconnecting", "node", a.node, "err", err)
 				backoff = 50 * time.Millisecond
 			}
@@ -192,9 +188,9 @@ func (a *Adapter) run(ps *redis.PubSub) {
 			backoff = min(2*backoff, a.cfg.ReconnectWait)
 			continue
 		}
-		if !a.connected.Load() {
-			a.connected.Store(true)
-			a.reconnects.Add(1)
+		if !a.counters.IsConnected() {
+			a.counters.SetConnected(true)
+			a.counters.Reconnected()
 			log.Info("redispubsub: reconnected to Redis; topics resubscribed", "node", a.node,
 				"outage", time.Since(downSince).Round(time.Millisecond), "topics", a.topicCount())
 		}
@@ -204,15 +200,15 @@ func (a *Adapter) run(ps *redis.PubSub) {
 		}
 		from, pm, err := pubsub.DecodeMessage([]byte(m.Payload))
 		if err != nil {
-			a.dropped.Add(1)
+			a.counters.Dropped()
 			log.Warn("redispubsub: dropped a malformed message", "channel", m.Channel, "err", err)
 			continue
 		}
 		if from == a.node {
-			a.dropped.Add(1) // our own broadcast, echoed by Redis
+			a.counters.Dropped() // our own broadcast, echoed by Redis
 			continue
 		}
-		a.received.Add(1)
+		a.counters.Received()
 		a.deliver(pm)
 	}
 }
@@ -245,10 +241,10 @@ func (a *Adapter) publish(ctx context.Context, channel string, m *pubsub.Message
 	}
 	data := pubsub.AppendMessage(make([]byte, 0, pubsub.EncodedLen(a.node, m)), a.node, m)
 	if err := rdb.Publish(ctx, channel, data).Err(); err != nil {
-		a.publishErrors.Add(1)
+		a.counters.PublishFailed()
 		return fmt.Errorf("redispubsub: publish: %w", err)
 	}
-	a.published.Add(1)
+	a.counters.Published()
 	return nil
 }
 
@@ -309,18 +305,7 @@ func (a *Adapter) topicCount() int {
 }
 
 // Stats returns the adapter's counters.
-func (a *Adapter) Stats() pubsub.AdapterStats {
-	return pubsub.AdapterStats{
-		Connected:     a.connected.Load(),
-		Disconnects:   a.disconnects.Load(),
-		Reconnects:    a.reconnects.Load(),
-		Published:     a.published.Load(),
-		PublishErrors: a.publishErrors.Load(),
-		Received:      a.received.Load(),
-		Dropped:       a.dropped.Load(),
-		Topics:        a.topicCount(),
-	}
-}
+func (a *Adapter) Stats() pubsub.AdapterStats { return a.counters.Snapshot(a.topicCount()) }
 
 // Close closes the subscription and the client and waits for the receiving
 // goroutine. Nothing is delivered after it returns. It must not be called
@@ -343,7 +328,7 @@ func (a *Adapter) Close() error {
 	if rdb != nil {
 		errs = append(errs, rdb.Close())
 	}
-	a.connected.Store(false)
+	a.counters.SetConnected(false)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("redispubsub: close: %w", err)
 	}
