@@ -31,12 +31,13 @@ const (
 	mailDuplicate
 )
 
+// mail is one mailbox entry: a client frame (msg), a server message
+// (info), or an intercepted broadcast (out).
 type mail struct {
-	kind  mailKind
-	msg   wire.Message
-	info  any
-	event string
-	data  []byte
+	kind mailKind
+	msg  wire.Message
+	info any
+	out  *pubsub.Message
 }
 
 // state of a channel instance.
@@ -294,7 +295,7 @@ func (s *infoSubscriber) Deliver(m *pubsub.Message) { s.c.Send(m) }
 // the connection as the frame it already is, unless intercepted.
 func (c *Context) Deliver(m *pubsub.Message) {
 	if c.intercepts[m.Event] {
-		if !c.enqueue(mail{kind: mailOut, event: m.Event, data: m.Payload, info: m.Binary}) {
+		if !c.enqueue(mail{kind: mailOut, out: m}) {
 			c.markOverflow()
 		}
 		return
@@ -397,11 +398,11 @@ func (c *Context) handle(m mail) {
 		}
 	case mailOut:
 		if h, ok := c.impl.(Interceptor); ok && !dead {
-			payload, err := BroadcastPayload(&pubsub.Message{Payload: m.data, Binary: m.info == true})
+			payload, err := BroadcastPayload(m.out)
 			if err != nil {
 				return
 			}
-			c.callback("handle_out", func() error { return h.HandleOut(c, m.event, payload) })
+			c.callback("handle_out", func() error { return h.HandleOut(c, m.out.Event, payload) })
 		}
 	case mailClose:
 		if !dead {
