@@ -527,27 +527,27 @@ func (c *Context) doIn(m wire.Message) {
 		}
 	}
 	if err != nil {
-		c.stopWith(err)
+		c.stopWith("handle_in", err)
 	}
 }
 
 // callback runs an info or out handler and stops the channel on error.
 func (c *Context) callback(name string, f func() error) {
 	if err := protect(f); err != nil {
-		c.stopWith(err)
+		c.stopWith(name, err)
 	}
 }
 
 // stopWith ends the channel: normally (phx_close) for a *StopError,
 // as a crash (phx_error) otherwise.
-func (c *Context) stopWith(err error) {
+func (c *Context) stopWith(where string, err error) {
 	var stop *StopError
 	if errors.As(err, &stop) {
 		c.terminate(err, false)
 		c.sock.send(wire.AppendText(nil, c.joinRef, c.joinRef, c.topic, wire.EventClose, nil))
 		return
 	}
-	c.logFailure("handler", err)
+	c.logFailure(where, err)
 	c.terminate(err, true)
 }
 
