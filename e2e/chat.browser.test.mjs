@@ -27,6 +27,15 @@ describe('chat streams in headless Chromium', () => {
 
   const ids = p => p.page.$$eval('#messages > *', els => els.map(e => e.id))
 
+  // watchMax records in window.maxMessages the most children the stream
+  // container ever had.
+  const watchMax = p => p.page.evaluate(() => {
+    const el = document.getElementById('messages')
+    window.maxMessages = el.children.length
+    new MutationObserver(() => { window.maxMessages = Math.max(window.maxMessages, el.children.length) })
+      .observe(el, { childList: true })
+  })
+
   it('send, edit, delete reach both viewers, one message per frame', { timeout: 120000 }, async (t) => {
     const url = user => `${server.base}/chat/rooms/1?user=${user}`
     const ann = await openPage(browser.context, url('ann'), 'ann')
@@ -78,48 +87,77 @@ describe('chat streams in headless Chromium', () => {
     assert.deepEqual([...ann.problems, ...bob.problems], [])
   })
 
-  // TODO: the client locks the stream container while a viewport event is
-  // in flight, and a stream diff applied to the locked clone comes back
-  // appended and unlimited; the view replies first and pushes the page
-  // after, which is not yet enough when the hook sends its events while a
-  // push is on the way. livetest covers the server side (TestScrollBackIsBounded).
-  it('scroll-back loads older pages and stays within the limit', { timeout: 120000, todo: 'stream diffs land in the locked clone of the container' }, async (t) => {
+  // inOrder reports whether a page's message ids are consecutive and
+  // ascending (the room's ids are 1..45 without gaps).
+  const inOrder = list => list.every((id, i) => i === 0 || Number(id.slice(9)) === Number(list[i - 1].slice(9)) + 1)
+
+  // The InfiniteScroll hook locks the stream container while a viewport
+  // event is in flight; the view sends each page in the reply to the
+  // {id} event of the scroll (the client unlocks before applying it).
+  it('scroll-back loads older pages in order and stays within the limit', { timeout: 120000 }, async (t) => {
     const bob = await openPage(browser.context, `${server.base}/chat/rooms/1?user=bob`, 'bob')
-    await bob.page.waitForSelector('.phx-connected', { timeout: 10000 })
-    await bob.page.evaluate(() => {
-      const el = document.getElementById('messages')
-      window.maxMessages = el.children.length
-      new MutationObserver(() => { window.maxMessages = Math.max(window.maxMessages, el.children.length) })
-        .observe(el, { childList: true })
-    })
-    const ann = { problems: [], page: bob.page }
-    // Scroll-back on bob's page until the first message of the room.
-    const deadline = Date.now() + 60000
-    let loads = 0
-    let last = ''
-    while (true) {
-      const list = await ids(bob)
-      assert.ok(list.length <= LIMIT, `${list.length} messages on the page`)
-      if (list[0] === 'messages-1') break
-      assert.ok(Date.now() < deadline, `scroll-back stalled at ${list[0]} (${list.length})`)
-      if (list[0] !== last) { loads++; last = list[0] }
-      await bob.page.evaluate(() => {
-        const s = document.getElementById('scroller')
-        s.scrollTop = s.scrollHeight
-      })
-      await bob.page.waitForTimeout(50) // let a scroll event fire: the hook compares positions
-      await bob.page.evaluate(() => { document.getElementById('scroller').scrollTop = 0 })
-      await waitFor(async () => (await ids(bob))[0] !== list[0], 1500, 'an older page').catch(() => {})
-    }
-    const final = await ids(bob)
-    // 1..30: the oldest pages, in order; the limit dropped the newest.
-    assert.deepEqual(final, Array.from({ length: LIMIT }, (_, i) => `messages-${i + 1}`))
-    t.diagnostic(`scroll-back: ${loads} first-message changes to reach messages-1`)
-    assert.equal(await bob.page.getAttribute('#messages', 'phx-viewport-top'), null, 'no more pages')
-    for (const p of [ann, bob]) {
-      const max = await p.page.evaluate(() => window.maxMessages)
+    try {
+      await bob.page.waitForSelector('.phx-connected', { timeout: 10000 })
+      await watchMax(bob)
+      const deadline = Date.now() + 60000
+      const firsts = []
+      while (true) {
+        const list = await ids(bob)
+        assert.ok(list.length <= LIMIT, `${list.length} messages on the page`)
+        assert.ok(inOrder(list), `out of order: ${list.join(' ')}`)
+        if (firsts.at(-1) !== list[0]) firsts.push(list[0])
+        if (list[0] === 'messages-1') break
+        assert.ok(Date.now() < deadline, `scroll-back stalled at ${list[0]} (${list.length})`)
+        await bob.page.evaluate(() => {
+          const s = document.getElementById('scroller')
+          s.scrollTop = s.scrollHeight
+        })
+        // The hook compares scroll positions: wait until it has seen the
+        // scroll down before scrolling up.
+        await bob.page.evaluate(() => new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve))))
+        await bob.page.evaluate(() => { document.getElementById('scroller').scrollTop = 0 })
+        await waitFor(async () => (await ids(bob))[0] !== list[0], 1500, 'an older page').catch(() => {})
+      }
+      // Each scroll to the top loaded exactly the page before.
+      assert.deepEqual(firsts, ['messages-36', 'messages-26', 'messages-16', 'messages-6', 'messages-1'])
+      // 1..30: the oldest pages, in order; the limit dropped the newest.
+      assert.deepEqual(await ids(bob), Array.from({ length: LIMIT }, (_, i) => `messages-${i + 1}`))
+      assert.equal(await bob.page.getAttribute('#messages', 'phx-viewport-top'), null, 'no more pages')
+      const max = await bob.page.evaluate(() => window.maxMessages)
       assert.ok(max <= LIMIT, `the page held ${max} messages`)
+      t.diagnostic(`scroll-back: ${firsts.length - 1} pages, at most ${max} messages on the page`)
+      assert.deepEqual(bob.problems, [])
+    } finally {
+      await bob.page.close().catch(() => {})
     }
-    assert.deepEqual([...ann.problems, ...bob.problems], [])
+  })
+
+  // A page that reaches the container while another viewport event is in
+  // flight is applied to the locked clone and merged back appended and
+  // unlimited; the reply to that later event (which names the message that
+  // was first before the page) sends the page again and puts it in order.
+  it('a page that lands while another viewport event is in flight is put back in order', { timeout: 120000 }, async () => {
+    const bob = await openPage(browser.context, `${server.base}/chat/rooms/1?user=bob`, 'bob')
+    try {
+      await bob.page.waitForSelector('.phx-connected', { timeout: 10000 })
+      await watchMax(bob)
+      for (const [first, want] of [['messages-36', 20], ['messages-26', 30], ['messages-16', 30]]) {
+        // Two events for the same first child, both in flight at once:
+        // the first loads the page, the second arrives stale.
+        await bob.page.evaluate(id => {
+          const el = document.getElementById('messages')
+          window.liveSocket.js().push(el, 'load_more', { value: { id } })
+          window.liveSocket.js().push(el, 'load_more', { value: { id, _overran: true } })
+        }, first)
+        await waitFor(async () => {
+          const list = await ids(bob)
+          return list[0] !== first && list.length === want && inOrder(list) && !(await bob.page.$('#messages[data-phx-ref-lock]'))
+        }, 5000, `the page before ${first} in order (${(await ids(bob)).join(' ')})`)
+      }
+      assert.deepEqual(await ids(bob), Array.from({ length: LIMIT }, (_, i) => `messages-${i + 6}`))
+      assert.deepEqual(bob.problems, [])
+    } finally {
+      await bob.page.close().catch(() => {})
+    }
   })
 })

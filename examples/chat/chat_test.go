@@ -154,16 +154,27 @@ func TestScrollBackIsBounded(t *testing.T) {
 		{"6", "1..30 (30)"},
 	}
 	for _, s := range steps {
-		v.JS(t, "load_more", map[string]any{"id": "messages-" + s.first})
-		// A second event for the same scroll (the overrun) is ignored.
-		v.JS(t, "load_more", map[string]any{"id": "messages-" + s.first, "_overran": true})
-		v.WaitFor(t, "the page before "+s.first, func(h string) bool { return span(h) == s.want })
+		// One scroll to the top, as the InfiniteScroll hook sends it: the
+		// overrun first (nothing to load), then the first child at the
+		// top, whose reply carries the page.
+		if r := v.JS(t, "load_more", map[string]any{"id": "messages-" + s.first, "_overran": true}); string(r) != "{}" {
+			t.Fatalf("overrun reply %s", r)
+		}
+		r := v.JS(t, "load_more", map[string]any{"id": "messages-" + s.first})
+		if !strings.Contains(string(r), `"stream":["messages",[[`) || strings.Contains(string(r), `-1,`) {
+			t.Fatalf("the reply lacks the page: %s", r)
+		}
+		if got := span(v.HTML(t)); got != s.want {
+			t.Fatalf("after the page before %s: %s", s.first, got)
+		}
 	}
 	if strings.Contains(v.HTML(t), "phx-viewport-top") {
 		t.Fatal("no more pages, but phx-viewport-top stays")
 	}
 	// More does nothing.
-	v.JS(t, "load_more", map[string]any{"id": "messages-1", "_overran": true})
+	if r := v.JS(t, "load_more", map[string]any{"id": "messages-1", "_overran": true}); string(r) != "{}" {
+		t.Fatalf("after the end: %s", r)
+	}
 	if got := span(v.HTML(t)); got != "1..30 (30)" {
 		t.Fatalf("after the end: %s", got)
 	}
@@ -172,6 +183,45 @@ func TestScrollBackIsBounded(t *testing.T) {
 	v.WaitFor(t, "the new message", has("back to now"))
 	if got := span(v.HTML(t)); got != "2..61 (30)" {
 		t.Fatalf("new message at the limit: %s", got)
+	}
+}
+
+// TestScrollBackRepairsALatePage: an event that names the first message
+// as it was before the last page (sent while the page was on its way, so
+// the page may have been applied to the client's locked clone) gets the
+// page again, deleted and re-inserted at the top, in order.
+func TestScrollBackRepairsALatePage(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/1?user=ann")
+	v.JS(t, "load_more", map[string]any{"id": "messages-36"})
+	v.JS(t, "load_more", map[string]any{"id": "messages-26"})
+	if got := span(v.HTML(t)); got != "16..45 (30)" {
+		t.Fatalf("two pages: %s", got)
+	}
+	for _, overran := range []bool{true, false} {
+		r := string(v.JS(t, "load_more", map[string]any{"id": "messages-26", "_overran": overran}))
+		var ins []string
+		for i := 25; i >= 16; i-- {
+			ins = append(ins, fmt.Sprintf(`["messages-%d",0,30,false]`, i))
+		}
+		var del []string
+		for i := 16; i <= 25; i++ {
+			del = append(del, fmt.Sprintf(`"messages-%d"`, i))
+		}
+		if want := `"stream":["messages",[` + strings.Join(ins, ",") + `],[` + strings.Join(del, ",") + `]]`; !strings.Contains(r, want) {
+			t.Fatalf("repair reply %s\nwant %s", r, want)
+		}
+		if got := span(v.HTML(t)); got != "16..45 (30)" {
+			t.Fatalf("after the repair: %s", got)
+		}
+	}
+	// Older stale events do nothing; the current first message loads on.
+	if r := v.JS(t, "load_more", map[string]any{"id": "messages-36"}); string(r) != "{}" {
+		t.Fatalf("stale reply %s", r)
+	}
+	v.JS(t, "load_more", map[string]any{"id": "messages-16"})
+	if got := span(v.HTML(t)); got != "6..35 (30)" {
+		t.Fatalf("third page: %s", got)
 	}
 }
 

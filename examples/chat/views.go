@@ -36,8 +36,11 @@ type roomView struct {
 	user     string
 	messages *stream.Stream[item]
 	oldest   int64
-	loading  bool // a loadOlder is queued
-	sent     int
+	// before is the oldest message before the last scroll-back page was
+	// sent: a viewport event that still names it was sent before the page
+	// reached the browser (see loadMore).
+	before int64
+	sent   int
 }
 
 func (v *roomView) ctx() (context.Context, context.CancelFunc) {
@@ -84,7 +87,7 @@ func (v *roomView) loadLatest(ctx context.Context, s *live.Socket) error {
 	for _, m := range ms {
 		v.messages.Insert(v.item(m), stream.Limit(-DOMLimit))
 	}
-	v.oldest = 0
+	v.oldest, v.before = 0, 0
 	if len(ms) > 0 {
 		v.oldest = ms[0].ID
 	}
@@ -180,45 +183,70 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		}
 		return v.broadcast(ctx, "deleted", m)
 	case "load_more":
-		// phx-viewport-top: the first message reached the top (or the page
-		// overran it, "_overran"). The client locks the container until
-		// this reply, and a stream patched while locked goes to a clone
-		// that loses its order and limits when merged back: so reply
-		// empty, and send the page as a push right after.
-		// The hook may send two events for one scroll (first child at
-		// the top, and the overrun): load once per oldest message shown.
-		// Send queues the load after the events already received, so its
-		// push reaches the page after their replies unlocked it.
-		if v.loading || e.String("id") != "messages-"+itoa(v.oldest) {
-			return nil
-		}
-		v.loading = true
-		s.Send(loadOlder{})
+		return v.loadMore(ctx, s, e)
 	}
 	return nil
 }
 
-// loadOlder asks the view for the page before the oldest message shown.
-type loadOlder struct{}
-
-// older prepends the page before the oldest message loaded, newest first
-// so that it ends up in order, keeping the first DOMLimit.
-func (v *roomView) older(ctx context.Context, s *live.Socket) error {
-	v.loading = false
-	if v.oldest == 0 {
-		return nil
+// loadMore answers phx-viewport-top. The page of older messages travels
+// in the reply to the event, as upstream does: the client locks the
+// stream container while a viewport event is in flight, and a stream diff
+// that reaches it locked is applied to a private clone that is merged
+// back, when the last lock goes, without the stream operations: new items
+// are appended and limits are lost. The client releases the lock of an
+// event before applying the diff of its reply, so a page in the reply to
+// the newest event in flight lands in order and bounded.
+//
+// The hook sends, for one scroll to the top, first {id, _overran: true}
+// (the container's top came into view), then {id} (its first child
+// reached the top of the viewport). Only the latter loads, so the page
+// goes in the reply to the later of the two. An event that names the
+// message that was first before the last page (a throttled event fired
+// late, or any event in flight when the page arrived) means the page may
+// have gone to the clone: its reply sends the page again, deleted and
+// re-inserted at 0, which puts it back in order and within the limit.
+func (v *roomView) loadMore(ctx context.Context, s *live.Socket, e live.Event) error {
+	id := e.String("id")
+	switch {
+	case v.before != 0 && id == DOMID(item{Message: Message{ID: v.before}}):
+		return v.repair(ctx)
+	case v.oldest == 0 || id != DOMID(item{Message: Message{ID: v.oldest}}):
+		return nil // stale, or nothing loaded
+	case e.Params["_overran"] == true:
+		return nil // the {id} event of the same scroll follows
 	}
 	ms, err := v.app.store.Before(ctx, v.room.ID, v.oldest, PageSize)
 	if err != nil {
 		return err
 	}
+	v.prepend(ms)
+	if len(ms) > 0 {
+		v.before, v.oldest = v.oldest, ms[0].ID
+	}
+	return v.setHasMore(ctx, s, len(ms) == PageSize)
+}
+
+// prepend inserts ms (oldest first) at the top, newest first so that they
+// end up in order, keeping the first DOMLimit messages.
+func (v *roomView) prepend(ms []Message) {
 	for i := len(ms) - 1; i >= 0; i-- {
 		v.messages.Insert(v.item(ms[i]), stream.At(0), stream.Limit(DOMLimit))
 	}
-	if len(ms) > 0 {
-		v.oldest = ms[0].ID
+}
+
+// repair sends the last scroll-back page again: deleted, then inserted at
+// 0, so the client moves it back to the top, in order, and applies the
+// limit again.
+func (v *roomView) repair(ctx context.Context) error {
+	ms, err := v.app.store.Before(ctx, v.room.ID, v.before, PageSize)
+	if err != nil {
+		return err
 	}
-	return v.setHasMore(ctx, s, len(ms) == PageSize)
+	for _, m := range ms {
+		v.messages.DeleteID(DOMID(v.item(m)))
+	}
+	v.prepend(ms)
+	return nil
 }
 
 // mine returns the message an event names, if the viewer sent it.
@@ -241,11 +269,6 @@ func (v *roomView) broadcast(ctx context.Context, event string, m Message) error
 // HandleInfo applies the room's changes: each one travels to the page as
 // the one message it is about.
 func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
-	if _, ok := msg.(loadOlder); ok {
-		ctx, cancel := v.ctx()
-		defer cancel()
-		return v.older(ctx, s)
-	}
 	pm, ok := msg.(*pubsub.Message)
 	if !ok {
 		return nil
