@@ -6,6 +6,7 @@ test:
 	go vet ./...
 	go test -race ./...
 	node --test e2e/
+	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 deps:
 	bash scripts/deps.sh
