@@ -178,7 +178,7 @@ func TestFanoutHarness(t *testing.T) {
 		// synchronisation: round waits for the diffs).
 		time.Sleep(f.app.cfg.FlushInterval)
 	}
-	if got := f.bytes.Load() / 20; got == 0 || got > 600 {
+	if got := f.bytes.Load() / 20; got == 0 || got > 350 {
 		t.Fatalf("%d bytes per diff", got)
 	}
 	t.Logf("a diff frame: %s", *f.sample.Load())

@@ -20,6 +20,14 @@ type Post struct {
 // DOMID is the DOM id of a post.
 func DOMID(p Post) string { return "posts-" + strconv.FormatInt(p.ID, 10) }
 
+// Class is the post's CSS class: "post high" from 90 % relevance.
+func (p Post) Class() string {
+	if p.Relevance >= 90 {
+		return "post high"
+	}
+	return "post"
+}
+
 // Time formats when the post was made, as the page shows it.
 func (p Post) Time() string { return time.UnixMilli(p.At).UTC().Format("15:04:05") }
 
