@@ -338,8 +338,14 @@ func TestRateIsSharedByAll(t *testing.T) {
 	if r := app.Rate(); r != MaxRate {
 		t.Fatalf("rate %v", r)
 	}
+	mark := len(a.Diffs())
 	b.Change(t, "set_rate", url.Values{"pos": {"50"}}, "pos")
 	a.WaitFor(t, "the middle rate", has(">3.2 posts/s</output>"))
+	// a's own broadcast changed nothing on its page: no diff for it,
+	// just the one for b's change.
+	if d := a.Diffs()[mark:]; len(d) != 1 {
+		t.Fatalf("diffs after b's change: %s", d)
+	}
 	if r := app.Rate(); r < 3.1 || r > 3.2 {
 		t.Fatalf("rate %v", r)
 	}

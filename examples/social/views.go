@@ -107,17 +107,28 @@ func validThreshold(m int) int {
 
 func (v *betterView) passes(p Post) bool { return p.Relevance >= v.min }
 
+// assign sets the assigns that differ from the page's, so a flush that
+// changes nothing on the page sends nothing.
 func (v *betterView) assign(s *live.Socket) {
-	opts := make([]option, len(Thresholds))
-	for i, t := range Thresholds {
-		opts[i] = option{Value: t, Label: "≥ " + strconv.Itoa(t) + "%", Selected: t == v.min}
+	if s.Get("min") != v.min || s.Get("options") == nil {
+		opts := make([]option, len(Thresholds))
+		for i, t := range Thresholds {
+			opts[i] = option{Value: t, Label: "≥ " + strconv.Itoa(t) + "%", Selected: t == v.min}
+		}
+		opts[0].Label = "All posts"
+		s.Assign("options", opts)
+		s.Assign("min", v.min)
 	}
-	opts[0].Label = "All posts"
-	s.Assign("options", opts)
-	s.Assign("min", v.min)
-	s.Assign("paused", v.paused)
-	s.Assign("count", v.count)
-	s.Assign("gap", v.app.cfg.PauseGap.Round(time.Second/10).String())
+	set(s, "paused", v.paused)
+	set(s, "count", v.count)
+	set(s, "gap", v.app.cfg.PauseGap.Round(time.Second/10).String())
+}
+
+// set assigns a comparable value unless the assign already holds it.
+func set[T comparable](s *live.Socket, key string, val T) {
+	if old, ok := s.Get(key).(T); !ok || old != val {
+		s.Assign(key, val)
+	}
 }
 
 func (v *betterView) Render(s *live.Socket) (*diff.Node, error) {
@@ -243,8 +254,8 @@ func (v *rateView) Mount(s *live.Socket, _ url.Values) error {
 }
 
 func (v *rateView) show(s *live.Socket, r float64) {
-	s.Assign("pos", ratePos(r))
-	s.Assign("label", RateLabel(r))
+	set(s, "pos", ratePos(r))
+	set(s, "label", RateLabel(r))
 }
 
 func (v *rateView) Render(s *live.Socket) (*diff.Node, error) {
