@@ -13,7 +13,7 @@
 //   - /social shows the three side by side, as the talk's slide does.
 //
 // Both feeds are live/stream streams with a DOM limit, and both coalesce:
-// a feed view does not take one message per post. Its [inbox] (a pubsub
+// a feed view does not take one message per post. Its inbox (a pubsub
 // subscriber) keeps only the newest posts it can show, in a fixed ring, and
 // wakes the view with one message; the view renders at most once every
 // [Config.FlushInterval], so a burst of a thousand posts becomes a handful

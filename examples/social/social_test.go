@@ -432,3 +432,23 @@ func TestPage(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxUnsubscribedWhenTheViewEnds: a feed's subscription lives as
+// long as its view, whether it leaves or its connection drops.
+func TestInboxUnsubscribedWhenTheViewEnds(t *testing.T) {
+	app, l := newApp(t, Config{Manual: true})
+	ps := app.cfg.PubSub
+	a := livetest.Mount(t, l, "/social/posts")
+	livetest.Mount(t, l, "/social/better_posts")
+	if n := ps.Subscribers(PostsTopic); n != 2 {
+		t.Fatalf("%d subscribers", n)
+	}
+	a.Leave(t)
+	deadline := time.Now().Add(livetest.Timeout)
+	for ps.Subscribers(PostsTopic) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers after a view left", ps.Subscribers(PostsTopic))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
