@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,8 @@ var (
 	ErrAlreadyTracked = errors.New("presence: already tracked")
 	ErrNotTracked     = errors.New("presence: not tracked")
 	ErrClosed         = errors.New("presence: tracker closed")
+	// ErrFetchPanicked is returned by State when Config.Fetch panicked.
+	ErrFetchPanicked = errors.New("presence: Config.Fetch panicked")
 )
 
 // Events pushed and broadcast to channels.
@@ -70,7 +73,10 @@ type Config struct {
 	// Fetch, if set, may add fields beside "metas" (Presence.Extra) or
 	// change the presences, as Phoenix's fetch/2 does. It runs on every
 	// List and on the joins and leaves of every diff, with no Tracker lock
-	// held, possibly from several goroutines at once.
+	// held, possibly from several goroutines at once. A panic in Fetch is
+	// recovered and logged with its stack: that List returns no presences
+	// (State returns ErrFetchPanicked) and that diff is not delivered; the
+	// Tracker and other topics carry on.
 	Fetch func(topic string, presences map[string]Presence)
 	// LocalBroadcast delivers a presence_diff to this node's subscribers
 	// of topic. Default: a broadcast frame [null,null,topic,event,payload]
@@ -364,16 +370,41 @@ func (t *Tracker) UntrackAll(owner string) error {
 
 // List returns the presences of topic, by key, leaving out those of
 // replicas that are down, after [Config.Fetch]. The result is the
-// caller's, but its Metas must not be modified.
+// caller's, but its Metas must not be modified. If Fetch panics, List
+// returns an empty map rather than presences Fetch did not finish.
 func (t *Tracker) List(topic string) map[string]Presence {
+	out, err := t.list(topic)
+	if err != nil {
+		return map[string]Presence{}
+	}
+	return out
+}
+
+func (t *Tracker) list(topic string) (map[string]Presence, error) {
 	t.mu.Lock()
 	vs := t.state.List(topic)
 	t.mu.Unlock()
 	out := group(vs)
 	if t.cfg.Fetch != nil {
-		t.cfg.Fetch(topic, out)
+		if err := t.fetch(topic, out); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
+}
+
+// fetch calls Config.Fetch, turning a panic into ErrFetchPanicked, logged
+// with its stack.
+func (t *Tracker) fetch(topic string, presences map[string]Presence) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.cfg.Logger.Error("presence: Config.Fetch panicked", "tracker", t.cfg.Name, "topic", topic,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", ErrFetchPanicked, r)
+		}
+	}()
+	t.cfg.Fetch(topic, presences)
+	return nil
 }
 
 // Get returns the presence of key in topic (without Fetch).
@@ -387,10 +418,15 @@ func (t *Tracker) Get(topic, key string) (Presence, bool) {
 	return group(vs)[key], true
 }
 
-// State returns the presence_state payload of topic: List(topic) encoded.
+// State returns the presence_state payload of topic: List(topic) encoded,
+// or ErrFetchPanicked.
 func (t *Tracker) State(topic string) (json.RawMessage, error) {
 	if t.cfg.Fetch != nil {
-		return EncodeState(t.List(topic))
+		ps, err := t.list(topic)
+		if err != nil {
+			return nil, err
+		}
+		return EncodeState(ps)
 	}
 	t.mu.Lock()
 	vs := t.state.List(topic)
@@ -472,11 +508,13 @@ func (t *Tracker) publish(d *topicDiff) {
 	}
 	diff := Diff{Joins: group(d.joins), Leaves: group(d.leaves)}
 	if t.cfg.Fetch != nil {
-		if len(diff.Joins) > 0 {
-			t.cfg.Fetch(d.topic, diff.Joins)
+		// A panicking Fetch loses this diff only (logged by fetch); the
+		// flush goes on with the others.
+		if len(diff.Joins) > 0 && t.fetch(d.topic, diff.Joins) != nil {
+			return
 		}
-		if len(diff.Leaves) > 0 {
-			t.cfg.Fetch(d.topic, diff.Leaves)
+		if len(diff.Leaves) > 0 && t.fetch(d.topic, diff.Leaves) != nil {
+			return
 		}
 	}
 	payload, err := diff.MarshalJSON()
