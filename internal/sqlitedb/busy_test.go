@@ -11,10 +11,10 @@ import (
 )
 
 // lockedDB opens t.db in a temporary directory through Open, then a second
-// *sql.DB on the same file with a 20 ms busy timeout (Open's is 5 s, which
-// would make every attempt wait that long), and a third, the holder, whose
-// pinned connection takes the write lock with BEGIN IMMEDIATE. release
-// commits the holder's transaction.
+// *sql.DB on the same file with Open's settings but a 20 ms busy timeout
+// (Open's 5 s would make every attempt wait that long), and a third, the
+// holder, whose pinned connection takes the write lock with BEGIN
+// IMMEDIATE. release commits the holder's transaction.
 func lockedDB(t *testing.T) (db *sql.DB, release func()) {
 	t.Helper()
 	ctx := context.Background()
@@ -24,18 +24,20 @@ func lockedDB(t *testing.T) (db *sql.DB, release func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { setup.Close() })
-	dsn := "file:" + filepath.Join(dir, "t.db") + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(20)"
-	db, err = sql.Open("sqlite", dsn)
+	short := dsn(filepath.Join(dir, "t.db"), 20*time.Millisecond)
+	db, err = sql.Open("sqlite", short)
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	holderDB, err := sql.Open("sqlite", dsn)
+	holderDB, err := sql.Open("sqlite", short)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { holderDB.Close() })
+	// The holder begins explicitly (database/sql's BeginTx would do the
+	// same with _txlock=immediate, but a pinned Conn shows it plainly).
 	holder, err := holderDB.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +63,15 @@ func lockedDB(t *testing.T) (db *sql.DB, release func()) {
 	return db, release
 }
 
+// countAttempts counts Tx's attempts for the rest of the test (tests
+// using it must not run in parallel).
+func countAttempts(t *testing.T) *atomic.Int32 {
+	var n atomic.Int32
+	attemptHook = func(int) { n.Add(1) }
+	t.Cleanup(func() { attemptHook = nil })
+	return &n
+}
+
 func count(t *testing.T, db *sql.DB, k string) int {
 	t.Helper()
 	var n int
@@ -75,11 +86,10 @@ func count(t *testing.T, db *sql.DB, k string) int {
 // commits.
 func TestTxRetriesUntilReleased(t *testing.T) {
 	db, release := lockedDB(t)
-	var attempts atomic.Int32
+	attempts := countAttempts(t)
 	done := make(chan error, 1)
 	go func() {
 		done <- Tx(context.Background(), db, func(tx *sql.Tx) error {
-			attempts.Add(1)
 			_, err := tx.Exec(`INSERT INTO kv VALUES ('mine', 2)`)
 			return err
 		})
@@ -113,10 +123,9 @@ func TestTxRetriesUntilReleased(t *testing.T) {
 // it gives up after MaxAttempts with ErrBusy and writes nothing.
 func TestTxBusyAfterMaxAttempts(t *testing.T) {
 	db, release := lockedDB(t)
-	var attempts atomic.Int32
+	attempts := countAttempts(t)
 	start := time.Now()
 	err := Tx(context.Background(), db, func(tx *sql.Tx) error {
-		attempts.Add(1)
 		_, err := tx.Exec(`INSERT INTO kv VALUES ('mine', 2)`)
 		return err
 	})

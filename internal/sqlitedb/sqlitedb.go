@@ -3,6 +3,13 @@
 // timeout, foreign keys, and one connection so that transactions in one
 // process are serialised. Tx runs a function in a transaction and retries,
 // a bounded number of times, when another process holds the database.
+//
+// Transactions begin IMMEDIATE: the write lock is taken at BEGIN, where the
+// busy timeout waits for another process to finish. A deferred transaction
+// that reads and then writes would instead fail with SQLITE_BUSY at once
+// when another process wrote in between (in WAL mode SQLite cannot wait for
+// a read-to-write upgrade), which two processes sharing a database hit
+// within a second (examples/commerce TestKillMidTraffic).
 package sqlitedb
 
 import (
@@ -11,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +29,7 @@ import (
 // schema, which must be idempotent (CREATE TABLE IF NOT EXISTS ...).
 func Open(ctx context.Context, dir, name, schema string) (*sql.DB, error) {
 	path := filepath.Join(dir, name)
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", dsn(path, busyTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitedb: open %s: %w", path, err)
 	}
@@ -35,6 +42,15 @@ func Open(ctx context.Context, dir, name, schema string) (*sql.DB, error) {
 		return nil, fmt.Errorf("sqlitedb: schema of %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// busyTimeout is how long SQLite waits for another connection's lock
+// before an attempt fails busy.
+const busyTimeout = 5 * time.Second
+
+func dsn(path string, busy time.Duration) string {
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) +
+		")&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
 // MaxAttempts bounds Tx's retries of a busy database.
@@ -58,6 +74,9 @@ func Tx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
 			case <-t.C:
 			}
 		}
+		if attemptHook != nil {
+			attemptHook(attempt)
+		}
 		err = try(ctx, db, f)
 		if err == nil || !isBusy(err) {
 			return err
@@ -65,6 +84,9 @@ func Tx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
 	}
 	return fmt.Errorf("%w: %w", ErrBusy, err)
 }
+
+// attemptHook, set by tests only, is called before every attempt.
+var attemptHook func(attempt int)
 
 func try(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
