@@ -18,6 +18,8 @@ var (
 	ErrTokenExpired = errors.New("live: token expired")
 )
 
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // Signer signs and verifies opaque tokens with HMAC-SHA256. The first key
 // signs; every key verifies, so keys can be rotated: put the new key first
 // and drop the old one once its tokens have expired.
@@ -59,8 +61,9 @@ func (s *Signer) Verify(purpose, token string, v any) error {
 	if !ok {
 		return ErrTokenInvalid
 	}
-	msg, err1 := base64.RawURLEncoding.DecodeString(enc)
-	mac, err2 := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: one spelling per token (no stray bits in the last character).
+	msg, err1 := strictB64.DecodeString(enc)
+	mac, err2 := strictB64.DecodeString(sig)
 	if err1 != nil || err2 != nil || len(msg) < 8 {
 		return ErrTokenInvalid
 	}
