@@ -13,9 +13,13 @@
 //	srv.Shutdown(ctx) // stops accepting HTTP
 //	ep.Shutdown(ctx)  // closes sockets with 1012 and waits for them
 //
+// LiveView pages mount with [Endpoint.Live]; metrics are served by
+// [Endpoint.MetricsHandler] when you mount it.
+//
 // The layers below are packages of their own: wire (frames), transport
 // (WebSocket, long-poll), channel (sockets, channels, routing), pubsub
-// (fan-out, adapters).
+// (fan-out; NATS and Redis adapters), presence (who is here, replicated),
+// live (LiveView), metrics (Prometheus text format).
 package parley
 
 import (
