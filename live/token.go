@@ -61,7 +61,11 @@ func (s *Signer) Verify(purpose, token string, v any) error {
 	if !ok {
 		return ErrTokenInvalid
 	}
-	// Strict: one spelling per token (no stray bits in the last character).
+	// Strict: one spelling per token (no stray bits in the last character,
+	// and no CR or LF, which encoding/base64 skips even in strict mode).
+	if strings.ContainsAny(token, "\r\n") {
+		return ErrTokenInvalid
+	}
 	msg, err1 := strictB64.DecodeString(enc)
 	mac, err2 := strictB64.DecodeString(sig)
 	if err1 != nil || err2 != nil || len(msg) < 8 {
