@@ -1,5 +1,5 @@
 # Parley: `make test` runs everything CI runs, in this order.
-.PHONY: test deps e2e demo bench fuzz
+.PHONY: test deps e2e demo bench fuzz soak
 
 test:
 	bash scripts/deps.sh
@@ -34,7 +34,8 @@ FUZZ_TARGETS = \
 	./transport/websocket:FuzzReadHeader ./transport/longpoll:FuzzSplitNDJSON \
 	./live:FuzzDecodeEvent ./live:FuzzConnect ./live:FuzzDecodeForm ./live:FuzzVerify \
 	./live/render:FuzzData ./live/render:FuzzTemplate ./live/diff:FuzzApply ./live/diff:FuzzRoundTrip \
-	./presence:FuzzEnvelope ./presence/crdt:FuzzDelta ./presence/crdt:FuzzState
+	./presence:FuzzEnvelope ./presence/crdt:FuzzDelta ./presence/crdt:FuzzState \
+	./pubsub:FuzzDecodeMessage
 
 fuzz:
 	@failed=""; for t in $(FUZZ_TARGETS); do \
@@ -43,3 +44,9 @@ fuzz:
 		go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$t"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "fuzz failed:$$failed"; exit 1; fi
+
+# The long soak test (internal/soak) for SOAK of waves (at most 9m); `make
+# test` runs its 5-second version. RELIABILITY.md has the last run.
+SOAK ?= 3m
+soak:
+	PARLEY_SOAK=$(SOAK) go test -run 'Soak$$' -v -timeout 15m ./internal/soak/
