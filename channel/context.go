@@ -490,6 +490,12 @@ func (c *Context) doJoin(m wire.Message) {
 		c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", []byte(`{"reason":"join crashed"}`)))
 		return
 	}
+	// Counted before the reply goes out, so whoever sees the reply sees
+	// the join counted (the state becomes joined below, on this goroutine,
+	// before anything can end the channel).
+	sm := &c.sock.srv.m
+	sm.joins.With(c.pattern).Inc()
+	sm.joined.With(c.pattern).Inc()
 	// The reply, then what arrived while joining, then everything else:
 	// holding mu keeps a concurrent send from slipping in between.
 	c.mu.Lock()
@@ -500,9 +506,6 @@ func (c *Context) doJoin(m wire.Message) {
 	c.pending = nil
 	c.state.Store(stateJoined)
 	c.mu.Unlock()
-	sm := &c.sock.srv.m
-	sm.joins.With(c.pattern).Inc()
-	sm.joined.With(c.pattern).Inc()
 }
 
 func (c *Context) doIn(m wire.Message) {
