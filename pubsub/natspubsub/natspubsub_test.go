@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -104,25 +105,28 @@ func TestNamespacesAreApart(t *testing.T) {
 	b1, _ := newNode(t, ns.url(), "app1", "b")
 	a2, _ := newNode(t, ns.url(), "app2.sub", "a")
 	b2, _ := newNode(t, ns.url(), "app2.sub", "b")
-	got1, got2 := &counter{}, &counter{}
+	got1, got2 := &events{}, &events{}
 	b1.Subscribe("room:x", got1)
 	b2.Subscribe("room:x", got2)
 	ctx := context.Background()
 	waitFor(t, "app1 to deliver", func() bool {
-		a1.Broadcast(ctx, &pubsub.Message{Topic: "room:x"})
-		return got1.Load() > 0
+		a1.Broadcast(ctx, &pubsub.Message{Topic: "room:x", Event: "app1"})
+		return got1.count("app1") > 0
 	})
-	before := got1.Load()
 	waitFor(t, "app2 to deliver", func() bool {
-		a2.Broadcast(ctx, &pubsub.Message{Topic: "room:x"})
-		a2.DirectBroadcast(ctx, "b", &pubsub.Message{Topic: "room:x"})
-		return got2.Load() > 0
+		a2.Broadcast(ctx, &pubsub.Message{Topic: "room:x", Event: "app2"})
+		a2.DirectBroadcast(ctx, "b", &pubsub.Message{Topic: "room:x", Event: "app2"})
+		return got2.count("app2") > 0
 	})
-	// Fence: one more app1 message, then app1's count must have grown by it alone.
-	a1.Broadcast(ctx, &pubsub.Message{Topic: "room:x"})
-	waitFor(t, "app1 fence", func() bool { return got1.Load() > before })
-	if got := got1.Load(); got != before+1 {
-		t.Fatalf("app1 got %d messages after app2 started, want 1: namespaces leak", got-before)
+	// Fence: an app1 message published after app2's arrives; by then any
+	// app2 message that could leak into app1 has too.
+	a1.Broadcast(ctx, &pubsub.Message{Topic: "room:x", Event: "fence"})
+	waitFor(t, "app1 fence", func() bool { return got1.count("fence") > 0 })
+	if n := got1.count("app2"); n != 0 {
+		t.Fatalf("app1 received %d of app2's messages: namespaces leak", n)
+	}
+	if n := got2.count("app1") + got2.count("fence"); n != 0 {
+		t.Fatalf("app2 received %d of app1's messages: namespaces leak", n)
 	}
 }
 
@@ -214,6 +218,27 @@ func testPresence(t *testing.T, newPubSub func(node string) *pubsub.PubSub) {
 type counter struct{ atomic.Int64 }
 
 func (c *counter) Deliver(*pubsub.Message) { c.Add(1) }
+
+// events counts delivered messages by event.
+type events struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (e *events) Deliver(m *pubsub.Message) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.n == nil {
+		e.n = map[string]int{}
+	}
+	e.n[m.Event]++
+}
+
+func (e *events) count(event string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n[event]
+}
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
