@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -21,15 +22,19 @@ type outFrame struct {
 	data []byte
 }
 
-// conn is one WebSocket connection. Its reader runs in one goroutine; a
-// writer goroutine exists only while frames are queued, so an idle
-// connection costs one goroutine and no buffers.
+// conn is one WebSocket connection. Its reader runs in one goroutine; its
+// frames are written by the server's flushers, so an idle connection costs
+// one goroutine and no buffers.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
 	rd     io.Reader // nc, or the hijacked reader while it holds buffered bytes
 	remote string
 	recv   transport.Receiver
+	// raw writes without blocking (nil when nc is not a socket); shard is
+	// the flusher that writes this connection.
+	raw   syscall.RawConn
+	shard *flusher
 	// first receives the first byte of each frame (see serve); frag,
 	// fragOp and inFrag hold a fragmented message being assembled. Only
 	// the reader goroutine touches them.
@@ -43,7 +48,7 @@ type conn struct {
 	queue       []outFrame
 	spare       []outFrame
 	queuedBytes int
-	writing     bool // a writer goroutine is running
+	writing     bool // on a flusher's ready list, being flushed, or a writer goroutine runs
 	started     bool // nc is ready for writes
 	closing     bool // a close frame is queued; Send refuses new frames
 	closeCode   int
@@ -124,75 +129,61 @@ func (c *conn) startCloseLocked(code int, reason string) {
 	c.kickLocked()
 }
 
-// kickLocked starts the writer goroutine if there is work and none runs.
+// kickLocked schedules the connection for writing if there is work and it
+// is not already scheduled or being written.
 func (c *conn) kickLocked() {
-	if c.writing || !c.started || c.dead {
-		return
-	}
-	if len(c.queue) == 0 && !(c.closing && !c.closeSent) {
+	if c.writing || !c.started || c.dead || !c.hasWorkLocked() {
 		return
 	}
 	c.writing = true
-	c.srv.wg.Add(1)
-	go c.writeLoop()
+	if c.raw == nil {
+		// No non-blocking writes on this connection (not a socket): a
+		// writer goroutine of its own.
+		batch, sendClose := c.takeLocked()
+		c.srv.wg.Add(1)
+		go c.writeLoop(appendBufs(nil, appendHeaders(nil, batch), batch), batch, sendClose)
+		return
+	}
+	c.shard.schedule(c)
 }
 
-// writeLoop writes everything queued, coalescing all pending frames into one
-// writev, until the queue is empty; then it exits.
-func (c *conn) writeLoop() {
-	defer c.srv.wg.Done()
-	var headers []byte
-	var bufs net.Buffers
-	for {
-		c.mu.Lock()
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.queuedBytes = 0
-		sendClose := len(batch) == 0 && c.closing && !c.closeSent
-		if len(batch) == 0 && !sendClose {
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		if sendClose {
-			c.closeSent = true
-			batch = append(batch, outFrame{op: opClose, data: closePayload(c.closeCode, c.closeReason)})
-		}
-		c.mu.Unlock()
+// hasWorkLocked reports whether frames or a close frame wait to be written.
+func (c *conn) hasWorkLocked() bool {
+	return len(c.queue) > 0 || (c.closing && !c.closeSent)
+}
 
-		headers = headers[:0]
-		for _, f := range batch {
-			headers = appendHeader(headers, f.op, len(f.data))
-		}
-		bufs = bufs[:0]
-		off := 0
-		for _, f := range batch {
-			n := headerLen(len(f.data))
-			bufs = append(bufs, headers[off:off+n])
-			if len(f.data) > 0 {
-				bufs = append(bufs, f.data)
-			}
-			off += n
-		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		_, err := bufs.WriteTo(c.nc)
-		clear(batch)
-		c.mu.Lock()
-		c.spare = batch[:0]
-		c.mu.Unlock()
-		if err != nil {
-			c.abort(fmt.Errorf("websocket: write: %w", err))
-			c.mu.Lock()
-			c.writing = false
-			c.mu.Unlock()
-			return
-		}
-		if sendClose {
-			// Give the client CloseTimeout to answer our close frame.
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
-			c.signalCloseDone()
-		}
+// takeLocked takes everything queued for one write, with the close frame
+// last when it is due. It returns nil when there is nothing to write.
+func (c *conn) takeLocked() (batch []outFrame, sendClose bool) {
+	if c.dead || !c.hasWorkLocked() {
+		return nil, false
 	}
+	batch = c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	c.queuedBytes = 0
+	if c.closing && !c.closeSent {
+		// Frames queued after this batch are refused (Send checks
+		// closing), so the close frame is the last one written.
+		c.closeSent = true
+		sendClose = true
+		batch = append(batch, outFrame{op: opClose, data: closePayload(c.closeCode, c.closeReason)})
+	}
+	return batch, sendClose
+}
+
+// wrote recycles the slice of a written batch as the next queue.
+func (c *conn) wrote(batch []outFrame) {
+	clear(batch)
+	c.mu.Lock()
+	c.spare = batch[:0]
+	c.mu.Unlock()
+}
+
+// closeWritten runs once the close frame is on the wire: the client has
+// CloseTimeout to answer it.
+func (c *conn) closeWritten() {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+	c.signalCloseDone()
 }
 
 func headerLen(n int) int {

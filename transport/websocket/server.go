@@ -6,10 +6,13 @@
 // "<socket path>/websocket"; [Server.Shutdown] drains it.
 //
 // Per connection: one reader goroutine that reads frame headers straight
-// from the socket (no read buffer is held while idle), and a writer goroutine
-// only while frames are queued. The outbound queue is bounded in frames and
-// bytes; a connection that overflows it is a slow consumer and is closed with
-// code 1013. All pending frames are coalesced into one writev.
+// from the socket (no read buffer is held while idle). Writes are made by a
+// few flushers shared by all connections, each connection's pending frames
+// coalesced into one non-blocking writev; only a connection whose socket
+// buffer is full gets a writer goroutine of its own until it has caught up
+// (see flush.go). The outbound queue is bounded in frames and bytes; a
+// connection that overflows it is a slow consumer and is closed with code
+// 1013.
 //
 // The handshake follows the Phoenix socket: GET only, origin check (only
 // when an Origin header is present), vsn=2.0.0, the auth-token subprotocol
@@ -24,6 +27,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +76,14 @@ type Server struct {
 	wg            sync.WaitGroup
 	slowConsumers atomic.Int64
 
+	// flushers write connections' queued frames (see flush.go); a new
+	// connection takes the next one in turn.
+	flushers  []*flusher
+	nextShard atomic.Uint32
+	// handoffs counts batches a socket could not take at once, handed to
+	// a writer goroutine of their connection.
+	handoffs atomic.Int64
+
 	// mu guards conns and closed.
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -111,6 +123,10 @@ func New(h transport.Handler, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, handler: h, conns: make(map[*conn]struct{}), m: transport.NewMetrics(opts.Metrics, "websocket")}
+	s.flushers = make([]*flusher, runtime.GOMAXPROCS(0))
+	for i := range s.flushers {
+		s.flushers[i] = &flusher{srv: s}
+	}
 	if s.m != nil {
 		s.m.QueueFrames.Add(func() float64 { f, _ := s.Queued(); return float64(f) }, "websocket")
 		s.m.QueueBytes.Add(func() float64 { _, b := s.Queued(); return float64(b) }, "websocket")
@@ -228,6 +244,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = nc.SetDeadline(time.Time{})
 	c.nc = nc
 	c.rd = nc
+	c.raw = rawConn(nc)
+	c.shard = s.flushers[int(s.nextShard.Add(1))%len(s.flushers)]
 	if brw.Reader.Buffered() > 0 {
 		c.rd = brw.Reader
 	}

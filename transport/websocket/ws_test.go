@@ -360,6 +360,37 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 }
 
+// TestFullSocketDoesNotStallOthers pauses one client until its socket
+// buffers are full, so that its flusher hands the rest of its batch to a
+// writer goroutine of its own; a second client on the same flusher must
+// still get its frames, and the paused one every frame, in order, once it
+// reads again.
+func TestFullSocketDoesNotStallOthers(t *testing.T) {
+	const frames = 20000 // about 20 MB: more than loopback socket buffers hold
+	s, hs := newTestServer(t, &burstHandler{frames: frames}, Options{QueueFrames: 2 * frames, QueueBytes: 64 << 20})
+	s.flushers = s.flushers[:1] // every connection on one flusher
+	paused, _ := dial(t, hs, phoenixQuery, nil)
+	other, _ := dial(t, hs, phoenixQuery, nil)
+	paused.send(t, opText, "go")
+	waitFor(t, func() bool { return s.handoffs.Load() > 0 })
+
+	other.send(t, opText, "go")
+	for i := range frames {
+		if _, p := other.read(t); !strings.HasPrefix(string(p), fmt.Sprintf("frame %d ", i)) {
+			t.Fatalf("other client, frame %d: %.20q", i, p)
+		}
+	}
+	_ = paused.nc.SetDeadline(time.Now().Add(30 * time.Second))
+	for i := range frames {
+		if _, p := paused.read(t); !strings.HasPrefix(string(p), fmt.Sprintf("frame %d ", i)) {
+			t.Fatalf("paused client, frame %d: %.20q", i, p)
+		}
+	}
+	if n := s.SlowConsumers(); n != 0 {
+		t.Fatalf("%d slow consumers, want 0: the queue bound was not reached", n)
+	}
+}
+
 func TestShutdownClosesWith1012(t *testing.T) {
 	h := &echoHandler{}
 	s := New(h, Options{Logger: slog.New(slog.DiscardHandler), DrainBatch: 2, DrainInterval: 10 * time.Millisecond})
