@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -35,6 +37,12 @@ type conn struct {
 	// the flusher that writes this connection.
 	raw   syscall.RawConn
 	shard *flusher
+	// lastRead is when the last frame began (unix nanoseconds), for the
+	// idle sweep of parked connections. poller and pollID say where the
+	// connection is parked once it has been (see park.go).
+	lastRead atomic.Int64
+	poller   *poller
+	pollID   uint64
 	// first receives the first byte of each frame (see serve); frag,
 	// fragOp and inFrag hold a fragmented message being assembled. Only
 	// the reader goroutine touches them.
@@ -55,6 +63,8 @@ type conn struct {
 	closeReason string
 	closeSent   bool
 	dead        bool // nc is closed
+	reading     bool // a goroutine reads nc, or has claimed it (see park.go)
+	idleExpired bool // ended by the idle timeout
 	// inbox holds complete inbound messages for the inbox goroutine, which
 	// exists only while it is non-empty, so that frame handling (JSON
 	// decoding, joins) never grows the reader's stack.
@@ -184,6 +194,7 @@ func (c *conn) wrote(batch []outFrame) {
 func (c *conn) closeWritten() {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
 	c.signalCloseDone()
+	c.readClose()
 }
 
 func headerLen(n int) int {
@@ -207,6 +218,7 @@ func (c *conn) abort(err error) {
 		c.log().Debug("websocket: connection closed", "err", err)
 		_ = c.nc.Close()
 		c.signalCloseDone()
+		c.endParked(err)
 	}
 }
 
@@ -224,6 +236,9 @@ func (c *conn) finish(err error) {
 	if c.inErr != nil {
 		err = c.inErr
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing {
+		c.idleExpired = true
+	}
 	c.mu.Unlock()
 	c.closeFor(err)
 	c.abort(err)
@@ -235,6 +250,9 @@ func (c *conn) finish(err error) {
 		<-stopped
 	} else {
 		c.mu.Unlock()
+	}
+	if c.poller != nil {
+		c.poller.remove(c)
 	}
 	c.recv.Closed()
 }

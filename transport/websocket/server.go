@@ -84,6 +84,11 @@ type Server struct {
 	// a writer goroutine of their connection.
 	handoffs atomic.Int64
 
+	// pollMu guards poll, the poller that parks idle connections (see
+	// park.go); nil until the first connection parks.
+	pollMu sync.Mutex
+	poll   *poller
+
 	// mu guards conns and closed.
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -259,9 +264,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.kickLocked()
 	c.mu.Unlock()
 	owned = true
-	// The read loop runs in a fresh goroutine so that the HTTP server's
-	// goroutine, with its larger stack, ends now.
-	go c.readLoop()
+	// The connection is parked, or its read loop runs in a fresh
+	// goroutine: either way the HTTP server's goroutine, with its larger
+	// stack, ends now.
+	c.startReading()
 }
 
 // track registers c; false once the server is shut down.
@@ -272,7 +278,7 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.wg.Add(1) // for readLoop
+	s.wg.Add(1) // for the reading, until finish
 	return true
 }
 
@@ -287,12 +293,14 @@ func (s *Server) forget(c *conn) {
 		return
 	}
 	c.mu.Lock()
-	code, reason, closing := c.closeCode, c.closeReason, c.closing
+	code, reason, closing, idle := c.closeCode, c.closeReason, c.closing, c.idleExpired
 	c.mu.Unlock()
 	switch {
+	case idle:
+		code, reason = 1006, "idle timeout"
 	case !closing:
-		// No close frame either way: the network failed, the client
-		// vanished, or the idle timeout expired.
+		// No close frame either way: the network failed or the client
+		// vanished.
 		code, reason = 1006, "connection lost"
 	case reason == "":
 		reason = "client" // we echoed the client's close

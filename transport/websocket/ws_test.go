@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/metrics"
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/wire"
 )
@@ -388,6 +390,58 @@ func TestFullSocketDoesNotStallOthers(t *testing.T) {
 	}
 	if n := s.SlowConsumers(); n != 0 {
 		t.Fatalf("%d slow consumers, want 0: the queue bound was not reached", n)
+	}
+}
+
+// TestParkedConnectionsHaveNoGoroutine opens idle connections and checks
+// that they add no goroutines, that each still answers once bytes arrive,
+// and that an idle one is ended by the idle timeout while one that keeps
+// talking is not.
+func TestParkedConnectionsHaveNoGoroutine(t *testing.T) {
+	if !pollSupported {
+		t.Skip("connections are parked only on Linux")
+	}
+	reg := metrics.NewRegistry()
+	s, hs := newTestServer(t, &echoHandler{}, Options{IdleTimeout: time.Second, Metrics: reg})
+	base := runtime.NumGoroutine()
+	const n = 50
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i], _ = dial(t, hs, phoenixQuery, nil)
+	}
+	waitFor(t, func() bool { return s.Conns() == n })
+	// The poller is one goroutine; the handshakes' goroutines end.
+	waitFor(t, func() bool { return runtime.NumGoroutine()-base < 5 })
+	for i, c := range clients {
+		c.send(t, opText, fmt.Sprintf("hello %d", i))
+	}
+	for i, c := range clients {
+		if _, p := c.read(t); string(p) != fmt.Sprintf("hello %d", i) {
+			t.Fatalf("client %d echoed %q", i, p)
+		}
+	}
+	waitFor(t, func() bool { return runtime.NumGoroutine()-base < 5 })
+
+	// Client 0 pings ten times a second for twice the idle timeout; the
+	// others say nothing and are closed.
+	talker := clients[0]
+	for range 20 {
+		talker.send(t, opPing, "")
+		if op, _ := talker.read(t); op != opPong {
+			t.Fatalf("answer to a ping: opcode %d", op)
+		}
+		time.Sleep(100 * time.Millisecond) // the client's cadence, not synchronisation
+	}
+	waitFor(t, func() bool { return s.Conns() == 1 })
+	talker.send(t, opText, "still here")
+	if _, p := talker.read(t); string(p) != "still here" {
+		t.Fatalf("talker echoed %q", p)
+	}
+	var text strings.Builder
+	_, _ = reg.WriteTo(&text)
+	want := fmt.Sprintf(`parley_disconnects_total{transport="websocket",code="1006",reason="idle timeout"} %d`, n-1)
+	if !strings.Contains(text.String(), want) {
+		t.Fatalf("metrics lack %s:\n%s", want, text.String())
 	}
 }
 
