@@ -7,6 +7,7 @@
 //	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20) [-slow 1]
 //	parley-bench compare -n 10000 -repeats 3 -out bench/results
 //	parley-bench live -n 1000 -updates 10 [-server jfynelive]
+//	parley-bench livecompare -n 500 -updates 4 -repeats 3 -out bench/results
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
@@ -31,7 +32,9 @@
 // bench/peers/jfynelive, the same page on jfyne/live, in its own protocol),
 // then broadcasts updates one at a time and measures the WebSocket payload
 // bytes of each view's diff, the time until every view has it, and the
-// server's CPU per update. Each client command prints a human-readable report
+// server's CPU per update; livecompare runs it for Parley and jfyne/live
+// interleaved and writes medians and the bytes target as Markdown and
+// JSON. Each client command prints a human-readable report
 // and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
 package main
 
@@ -48,6 +51,7 @@ commands:
   fanout   broadcast fan-out: deliveries/s, latency, server CPU per delivery
   compare  Parley and peer servers (bench/peers) in the same run, interleaved
   live     LiveView: N connected views updated by one broadcast (Parley or jfyne/live)
+  livecompare  live for Parley and jfyne/live, interleaved, with medians and the target
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -69,6 +73,8 @@ func main() {
 		err = runCompare(args)
 	case "live":
 		err = runLive(args)
+	case "livecompare":
+		err = runLiveCompare(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
