@@ -488,7 +488,9 @@ func liveProtoOf(p *protocol) (liveProto, error) {
 
 // liveRun connects n views to a running server, makes warmup unmeasured
 // updates, then updates measured ones.
-func liveRun(ctx context.Context, srv *serverProc, n, updates, warmup, sources int, quiet time.Duration) (liveResult, error) {
+// With cpuProfile set, the server's CPU profile of the measured updates
+// is written there (Parley only).
+func liveRun(ctx context.Context, srv *serverProc, n, updates, warmup, sources int, quiet time.Duration, cpuProfile string) (liveResult, error) {
 	res := liveResult{Server: srv.name, Proto: srv.proto.name, N: n, Updates: updates, Warmup: warmup}
 	proto, err := liveProtoOf(srv.proto)
 	if err != nil {
@@ -528,6 +530,11 @@ func liveRun(ctx context.Context, srv *serverProc, n, updates, warmup, sources i
 	if quiet > 0 {
 		waitQuiet(ctx, quiet)
 	}
+	if cpuProfile != "" {
+		if err := srv.call(ctx, http.MethodPost, "/bench/cpuprofile/start", nil); err != nil {
+			return res, err
+		}
+	}
 	st0, err := srv.stats(ctx)
 	if err != nil {
 		return res, err
@@ -535,6 +542,11 @@ func liveRun(ctx context.Context, srv *serverProc, n, updates, warmup, sources i
 	for range updates {
 		round++
 		if err := f.update(ctx, srv, round); err != nil {
+			return res, err
+		}
+	}
+	if cpuProfile != "" {
+		if err := saveCPUProfile(ctx, srv, cpuProfile); err != nil {
 			return res, err
 		}
 	}
@@ -587,6 +599,7 @@ func runLive(args []string) error {
 	sources := fs.Int("sources", 8, "source addresses 127.0.0.2 … 127.0.0.(1+sources)")
 	quiet := fs.Duration("quiet", 0, "before measuring, wait up to this long for the machine to be ≥ 90% idle")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound on the whole run")
+	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile of the measured updates to this file (parley only)")
 	sf := addServerFlags(fs)
 	_ = fs.Parse(args)
 	if *n < 1 || *updates < 1 || *warmup < 0 || *sources < 1 || *sources > 250 {
@@ -599,7 +612,7 @@ func runLive(args []string) error {
 		return err
 	}
 	defer cleanup()
-	res, err := liveOnce(ctx, spec, *n, *updates, *warmup, *sources, *quiet, *timeout)
+	res, err := liveOnce(ctx, spec, *n, *updates, *warmup, *sources, *quiet, *timeout, *cpuProfile)
 	if err != nil {
 		return err
 	}
@@ -609,12 +622,12 @@ func runLive(args []string) error {
 }
 
 // liveOnce starts the server, runs liveRun and stops the server.
-func liveOnce(ctx context.Context, spec serverSpec, n, updates, warmup, sources int, quiet, maxtime time.Duration) (liveResult, error) {
+func liveOnce(ctx context.Context, spec serverSpec, n, updates, warmup, sources int, quiet, maxtime time.Duration, cpuProfile string) (liveResult, error) {
 	srv, err := startServer(ctx, spec, maxtime+time.Minute)
 	if err != nil {
 		return liveResult{Server: spec.Name}, err
 	}
-	res, err := liveRun(ctx, srv, n, updates, warmup, sources, quiet)
+	res, err := liveRun(ctx, srv, n, updates, warmup, sources, quiet, cpuProfile)
 	if serr := srv.stop(); serr != nil {
 		err = errors.Join(err, serr)
 	}

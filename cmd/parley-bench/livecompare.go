@@ -101,7 +101,7 @@ func runLiveCompare(args []string) error {
 	}
 	for r := range *repeats {
 		for _, name := range names {
-			res, err := liveOnce(ctx, specs[name], *n, *updates, *warmup, *sources, *quiet, *timeout)
+			res, err := liveOnce(ctx, specs[name], *n, *updates, *warmup, *sources, *quiet, *timeout, "")
 			rec := liveRunRecord{Repeat: r + 1, Result: res}
 			if err != nil {
 				rec.Err = err.Error()
