@@ -116,6 +116,7 @@ type liveView struct {
 	ws    *wsclient.Conn
 	topic string        // Parley: "lv:<id>"
 	ready chan struct{} // closed once joined (Parley) or acked (jfyne/live)
+	done  chan struct{} // closed when the read goroutine ends
 
 	// mu guards the fields below.
 	mu        sync.Mutex
@@ -221,7 +222,7 @@ func (f *liveFleet) dialView(ctx context.Context, i int) (*liveView, int, error)
 		header.Add("Cookie", ck.Name+"="+ck.Value)
 	}
 	wsBase := "ws" + strings.TrimPrefix(f.base, "http")
-	v := &liveView{f: f, i: i, ready: make(chan struct{})}
+	v := &liveView{f: f, i: i, ready: make(chan struct{}), done: make(chan struct{})}
 	var wsURL string
 	var hello []byte
 	switch f.proto {
@@ -273,6 +274,8 @@ func (f *liveFleet) dialView(ctx context.Context, i int) (*liveView, int, error)
 	select {
 	case <-v.ready:
 		return v, len(body), nil
+	case <-v.done:
+		return nil, 0, errors.New("connection ended before the view was ready")
 	case <-cctx.Done():
 		_ = ws.CloseNow()
 		return nil, 0, fmt.Errorf("view not ready: %w", cctx.Err())
@@ -293,6 +296,7 @@ var (
 // context: the fleet ends it by closing the connection.
 func (v *liveView) readLoop() {
 	defer v.f.readers.Done()
+	defer close(v.done)
 	ready := false
 	for {
 		_, data, err := v.ws.Read(context.Background())
