@@ -18,12 +18,16 @@ demo: deps
 	go run ./cmd/parley-demo
 
 # bench: Parley against gorilla, gws, centrifuge and a raw write(2) server
-# (bench/peers), interleaved, 3 repeats at 10k connections, then the plots.
-# Writes bench/results/compare.{md,json} and *.png; < 10 min on 2 cores.
+# (bench/peers), interleaved, 3 repeats at 10k connections; then LiveView,
+# Parley against jfyne/live (bench/peers/jfynelive) with 500 views, 3
+# interleaved repeats (~1 min); then the plots. Writes
+# bench/results/compare.{md,json}, live.{md,json} and *.png; < 10 min on 2 cores.
 bench:
 	go build -o bin/parley-bench ./cmd/parley-bench
 	./bin/parley-bench compare -n 10000 -repeats 3 -msgs 20 -paced-msgs 8 -rate 5 -slow 1 \
 		-memsizes 1000,5000 -quiet 1s -peers bench/peers -out bench/results -timeout 9m
+	./bin/parley-bench livecompare -n 500 -updates 4 -warmup 1 -repeats 3 \
+		-peers bench/peers -out bench/results -timeout 3m
 	cd bench/plot && go run . -in ../results/compare.json -out ../results
 
 # Every fuzz target for FUZZTIME each (default 5s); seeds and any failing

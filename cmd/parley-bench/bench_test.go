@@ -18,14 +18,16 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
-// buildBench builds this command into a temporary directory.
-func buildBench(t *testing.T) string {
+// buildBench builds this command into a temporary directory (with flags,
+// e.g. -race).
+func buildBench(t *testing.T, flags ...string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
 	bin := filepath.Join(t.TempDir(), "parley-bench")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -129,6 +131,96 @@ func TestCompareSmoke(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(out, "compare.md"))
 	if err != nil || !bytes.Contains(md, []byte("## Targets")) {
 		t.Errorf("compare.md without targets (%v):\n%s", err, md)
+	}
+}
+
+// TestLiveSmoke runs the LiveView scenario against Parley with a few
+// views: every view must get exactly one diff frame per update, and the
+// diff must carry the update's change. Under -race the tool itself is
+// built with -race.
+func TestLiveSmoke(t *testing.T) {
+	var flags []string
+	if raceEnabled {
+		flags = append(flags, "-race")
+	}
+	bin := buildBench(t, flags...)
+	var r liveResult
+	runBench(t, bin, &r, "live", "-n", "6", "-updates", "3", "-warmup", "2", "-sources", "3", "-timeout", "45s")
+	if r.N != 6 || r.Updates != 3 || r.DiffFrames != 18 || r.FramesPerUpdate != 1 {
+		t.Errorf("%d views, %d updates, %d diff frames (%.2f per view and update); want 6, 3, 18 (1)", r.N, r.Updates, r.DiffFrames, r.FramesPerUpdate)
+	}
+	if r.DiffBytes <= 0 || r.BytesPerUpdate != float64(r.DiffBytes)/18 || r.BytesPerUpdate > 200 {
+		t.Errorf("diff bytes %d, %.1f per view and update; want a small positive count", r.DiffBytes, r.BytesPerUpdate)
+	}
+	// The first measured update is the third: row 7·3 mod 50 = 21 counts
+	// 1000+37·21+1, the header shows 3.
+	if !strings.Contains(r.SampleDiff, `"diff",{"0":"3",`) || !strings.Contains(r.SampleDiff, `"5":"1778"`) {
+		t.Errorf("sample diff %s: want the header 3 and row 21's counter 1778", r.SampleDiff)
+	}
+	if r.P50 <= 0 || r.P99 < r.P50 || r.Max < r.P99 || r.AllMedian <= 0 || r.AllMax < r.AllMedian {
+		t.Errorf("implausible latencies: %+v", r)
+	}
+	if r.JoinBytes <= 0 || r.PageBytes <= 0 || r.ServerCPUUsPerUpdate <= 0 {
+		t.Errorf("page %d B, join %d B, server CPU %.0f µs per update; want all positive", r.PageBytes, r.JoinBytes, r.ServerCPUUsPerUpdate)
+	}
+}
+
+// TestLiveCompareSmoke runs livecompare with Parley and the jfyne/live
+// peer (its module is built with the go command; the proxy is needed only
+// the first time), a few views, one repeat: both must deliver the same
+// change, and the report must hold the target row.
+func TestLiveCompareSmoke(t *testing.T) {
+	bin := buildBench(t)
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "livecompare", "-n", "4", "-updates", "2", "-warmup", "1", "-repeats", "1",
+		"-peers", "../../bench/peers", "-bindir", t.TempDir(), "-out", out, "-timeout", "80s")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("livecompare: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "live.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep liveReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Summary) != 2 {
+		t.Fatalf("summary of %d servers, want 2", len(rep.Summary))
+	}
+	for _, s := range rep.Summary {
+		if s.Runs != 1 || s.BytesPerUpdate <= 0 || s.FramesPerUpdate != 1 || s.AllMedian <= 0 {
+			t.Errorf("implausible summary: %+v", s)
+		}
+		// Update 2: row 14 counts 1000+37·14+1.
+		if !strings.Contains(s.SampleDiff, "1519") {
+			t.Errorf("%s: sample diff %s without row 14's counter 1519", s.Server, s.SampleDiff)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "live.md"))
+	if err != nil || !bytes.Contains(md, []byte("## Target")) || !bytes.Contains(md, []byte("LiveView bytes per update")) {
+		t.Errorf("live.md without the target (%v):\n%s", err, md)
+	}
+	t.Logf("%s", md)
+}
+
+func TestFrameParts(t *testing.T) {
+	for _, c := range []struct {
+		head, body, tail string
+	}{
+		{`["1",null,"lv:phx-x","diff",`, `{"0":"3","1":{"k":{"2":{"0":"x"},"kc":3}}}`, `]`},
+		{`{"t":"patch","d":`, `[{"Anchor":"_l_1","Action":1,"HTML":"\u003cb\u003e"}]`, `}`},
+		{``, `garbage`, ``},
+	} {
+		frame := c.head + c.body + c.tail
+		env := len(c.head) + len(c.tail)
+		if b, e := frameParts(frame); b != len(c.body) || e != env {
+			t.Errorf("frameParts(%s) = %d, %d; want %d, %d", frame, b, e, len(c.body), env)
+		}
 	}
 }
 

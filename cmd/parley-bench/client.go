@@ -94,6 +94,9 @@ func dialFleet(ctx context.Context, cfg fleetConfig) (*fleet, error) {
 	if cfg.Proto == nil {
 		cfg.Proto = protocols["phoenix"]
 	}
+	if cfg.Proto.path == nil {
+		return nil, fmt.Errorf("the server speaks %s, which has no fan-out client (use the live command)", cfg.Proto.name)
+	}
 	f := &fleet{
 		cfg: cfg, conns: make([]*benchConn, cfg.N), hbStop: make(chan struct{}), hbDone: make(chan struct{}),
 		slowRelease: make(chan struct{}),
@@ -241,6 +244,10 @@ var protocols = map[string]*protocol{
 		},
 		msg: []byte(`"data":{"t":`), warm: []byte(`"data":{"e":"warm"`), pong: true,
 	},
+	// jfynelive: jfyne/live's own LiveView protocol (bench/peers/jfynelive),
+	// spoken only by the live command (live.go); it has no topics, so no
+	// fan-out client.
+	"jfynelive": {name: "jfynelive"},
 }
 
 // readLoop reads until the connection ends. It runs with a background

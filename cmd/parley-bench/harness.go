@@ -317,7 +317,8 @@ func procWrites(pid int) (int64, error) {
 // executable), a peer of bench/peers ("gorilla", "gws", "centrifuge",
 // "raw", "raw-coalesced"), built into binDir with the go command from its
 // own module under peersDir, or a path to a server binary (anything with a
-// slash), run with no extra arguments.
+// slash), run with no extra arguments. "jfynelive" serves only the
+// LiveView scenario (command live).
 func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSpec, error) {
 	if name == "parley" || name == "" {
 		return parleySpec()
@@ -327,13 +328,13 @@ func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSp
 	}
 	module, args := name, []string(nil)
 	switch name {
-	case "gorilla", "gws", "centrifuge":
+	case "gorilla", "gws", "centrifuge", "jfynelive":
 	case "raw":
 		module, args = "raw", []string{"-coalesce=false"}
 	case "raw-coalesced":
 		module, args = "raw", []string{"-coalesce=true"}
 	default:
-		return serverSpec{}, fmt.Errorf("unknown server %q (parley, gorilla, gws, centrifuge, raw, raw-coalesced or a path)", name)
+		return serverSpec{}, fmt.Errorf("unknown server %q (parley, gorilla, gws, centrifuge, jfynelive, raw, raw-coalesced or a path)", name)
 	}
 	exe, err := buildPeer(ctx, filepath.Join(peersDir, module), filepath.Join(binDir, "peer-"+module))
 	return serverSpec{Name: name, Exe: exe, Args: args}, err

@@ -6,10 +6,14 @@
 //	parley-bench idle   -n 10000 [-topics 1]
 //	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20) [-slow 1]
 //	parley-bench compare -n 10000 -repeats 3 -out bench/results
+//	parley-bench live -n 1000 -updates 10 [-server jfynelive]
+//	parley-bench livecompare -n 500 -updates 4 -repeats 3 -out bench/results
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
-// under /bench/ (broadcast, gc, stats, pprof). idle and fanout start serve
+// under /bench/ (broadcast, gc, stats, pprof), and the LiveView scenario's
+// dashboard page at /dashboard (socket /live), where a broadcast to the
+// topic "dashboard" is one update of the page. idle and fanout start serve
 // as a child process (this same executable), so client and server sockets
 // count against separate file-descriptor limits; they hold the client
 // connections themselves, spread over the source addresses 127.0.0.2 and
@@ -23,6 +27,13 @@
 // client speaks the protocol the server announces. compare runs idle,
 // burst, paced and slow-consumer fan-outs for Parley and every peer,
 // interleaved, and writes medians, ratios and targets as Markdown and
+// JSON. live loads the dashboard page N times, connects every view
+// (Parley: the phoenix_live_view join over Phoenix V2; -server jfynelive:
+// bench/peers/jfynelive, the same page on jfyne/live, in its own protocol),
+// then broadcasts updates one at a time and measures the WebSocket payload
+// bytes of each view's diff, the time until every view has it, and the
+// server's CPU per update; livecompare runs it for Parley and jfyne/live
+// interleaved and writes medians and the bytes target as Markdown and
 // JSON. Each client command prints a human-readable report
 // and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
 package main
@@ -39,6 +50,8 @@ commands:
   idle     server RSS per idle joined connection
   fanout   broadcast fan-out: deliveries/s, latency, server CPU per delivery
   compare  Parley and peer servers (bench/peers) in the same run, interleaved
+  live     LiveView: N connected views updated by one broadcast (Parley or jfyne/live)
+  livecompare  live for Parley and jfyne/live, interleaved, with medians and the target
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -58,6 +71,10 @@ func main() {
 		err = runFanout(args)
 	case "compare":
 		err = runCompare(args)
+	case "live":
+		err = runLive(args)
+	case "livecompare":
+		err = runLiveCompare(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

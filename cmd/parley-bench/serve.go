@@ -23,6 +23,7 @@ import (
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/live"
 )
 
 // benchChannel serves "bench:*": every join is accepted, "ping" is
@@ -48,6 +49,8 @@ type serverStats struct {
 	Sys         uint64 `json:"sys"`
 	// CPUMicros is user+system CPU of the process from getrusage, in µs.
 	CPUMicros int64 `json:"cpu_us"`
+	// LiveViews counts the connected dashboard views (command live).
+	LiveViews int64 `json:"live_views"`
 }
 
 func runServe(args []string) error {
@@ -76,8 +79,25 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The LiveView scenario: the dashboard page at /dashboard, its socket
+	// at /live; a broadcast to dashboardTopic is one dashboard update.
+	lv, err := live.New(live.Config{Logger: logger})
+	if err != nil {
+		return err
+	}
+	dash := newDashboard()
+	mountDashboard(lv, dash)
+	if err := ep.Live(lv); err != nil {
+		return err
+	}
+	send := func(ctx context.Context, topic, event string, payload json.RawMessage) error {
+		if topic == dashboardTopic {
+			return dash.publish(ctx, lv.PubSub())
+		}
+		return ep.Broadcast(ctx, topic, event, payload)
+	}
 	ep.HandleFunc("POST /bench/broadcast", func(w http.ResponseWriter, r *http.Request) {
-		sent, lateMax, err := broadcast(r.Context(), ep, r)
+		sent, lateMax, err := broadcast(r.Context(), send, r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -95,7 +115,7 @@ func runServe(args []string) error {
 		writeJSON(w, serverStats{
 			Goroutines: runtime.NumGoroutine(), Sockets: sockets.Sockets(),
 			HeapInuse: ms.HeapInuse, HeapObjects: ms.HeapObjects, StackInuse: ms.StackInuse, Sys: ms.Sys,
-			CPUMicros: selfCPU().Microseconds(),
+			CPUMicros: selfCPU().Microseconds(), LiveViews: dash.views.Load(),
 		})
 	})
 	// runtime/pprof directly: no net/http/pprof, which registers on
@@ -155,8 +175,9 @@ func runServe(args []string) error {
 // out back to back and t is the time of sending; with rate (messages per
 // second) message i is due at start+i/rate, open loop, and t is that
 // scheduled time, so lateness counts as latency. It returns how many
-// broadcasts were made and the worst lateness of a paced send.
-func broadcast(ctx context.Context, ep *parley.Endpoint, r *http.Request) (sent, lateMax int64, err error) {
+// broadcasts were made and the worst lateness of a paced send. send makes
+// one broadcast; for dashboardTopic it is one dashboard update instead.
+func broadcast(ctx context.Context, send func(ctx context.Context, topic, event string, payload json.RawMessage) error, r *http.Request) (sent, lateMax int64, err error) {
 	q := r.URL.Query()
 	topics := q["topic"]
 	if len(topics) == 0 {
@@ -206,7 +227,7 @@ func broadcast(ctx context.Context, ep *parley.Endpoint, r *http.Request) (sent,
 		buf = benchPayload(buf[:0], t.UnixNano(), size)
 		payload := json.RawMessage(append([]byte(nil), buf...))
 		for _, topic := range topics {
-			if err := ep.Broadcast(ctx, topic, event, payload); err != nil {
+			if err := send(ctx, topic, event, payload); err != nil {
 				return sent, lateMax, err
 			}
 			sent++
