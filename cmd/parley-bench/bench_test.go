@@ -281,3 +281,20 @@ func TestBenchPayload(t *testing.T) {
 		}
 	}
 }
+
+// TestPresenceSmoke runs the presence churn scenario with tiny numbers:
+// every watcher must see every churner join and leave, and end listing
+// exactly the watchers.
+func TestPresenceSmoke(t *testing.T) {
+	bin := buildBench(t)
+	var r presenceResult
+	runBench(t, bin, &r, "presence", "-n", "20", "-churn", "5", "-rate", "50", "-hold", "100ms", "-timeout", "45s")
+	if r.N != 20 || r.Churn != 5 || r.Expected != 2*5*20 || r.Delivered != r.Expected || r.Converged != 20 {
+		t.Errorf("n %d churn %d, diffs %d of %d, converged %d; want 20, 5, 200 of 200, 20",
+			r.N, r.Churn, r.Delivered, r.Expected, r.Converged)
+	}
+	if r.StateBytes <= 0 || r.JoinP50 <= 0 || r.JoinP99 < r.JoinP50 || r.LeaveP50 <= 0 || r.CPUUsPerChange <= 0 {
+		t.Errorf("state %d B, join seen p50 %.0f p99 %.0f µs, leave seen p50 %.0f µs, CPU %.0f µs per change: want real numbers",
+			r.StateBytes, r.JoinP50, r.JoinP99, r.LeaveP50, r.CPUUsPerChange)
+	}
+}

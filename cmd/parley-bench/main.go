@@ -8,12 +8,14 @@
 //	parley-bench compare -n 10000 -repeats 3 -out bench/results
 //	parley-bench live -n 1000 -updates 10 [-server jfynelive]
 //	parley-bench livecompare -n 500 -updates 4 -repeats 3 -out bench/results
+//	parley-bench presence -n 1000 -churn 200 -rate 50
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
 // under /bench/ (broadcast, gc, stats, pprof), and the LiveView scenario's
 // dashboard page at /dashboard (socket /live), where a broadcast to the
-// topic "dashboard" is one update of the page. idle and fanout start serve
+// topic "dashboard" is one update of the page, and "presence:*", where
+// each join tracks its "user" in Presence (the presence churn scenario). idle and fanout start serve
 // as a child process (this same executable), so client and server sockets
 // count against separate file-descriptor limits; they hold the client
 // connections themselves, spread over the source addresses 127.0.0.2 and
@@ -52,6 +54,7 @@ commands:
   compare  Parley and peer servers (bench/peers) in the same run, interleaved
   live     LiveView: N connected views updated by one broadcast (Parley or jfyne/live)
   livecompare  live for Parley and jfyne/live, interleaved, with medians and the target
+  presence presence churn: watchers joined to one topic see churners join and leave
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -71,6 +74,8 @@ func main() {
 		err = runFanout(args)
 	case "compare":
 		err = runCompare(args)
+	case "presence":
+		err = runPresence(args)
 	case "live":
 		err = runLive(args)
 	case "livecompare":

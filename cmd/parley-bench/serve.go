@@ -24,6 +24,7 @@ import (
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live"
+	"github.com/parley-go/parley/presence"
 )
 
 // benchChannel serves "bench:*": every join is accepted, "ping" is
@@ -75,6 +76,11 @@ func runServe(args []string) error {
 	}
 	router := &channel.Router{}
 	router.Handle("bench:*", func() channel.Channel { return benchChannel{} })
+	tracker, err := presence.New(presence.Config{PubSub: ep.PubSub(), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("serve: presence: %w", err)
+	}
+	router.Handle("presence:*", func() channel.Channel { return presenceChannel{tracker: tracker} })
 	sockets, err := ep.Socket("/socket", channel.Config{Router: router})
 	if err != nil {
 		return err
@@ -162,7 +168,7 @@ func runServe(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	errs := []error{hs.Shutdown(ctx)}
-	errs = append(errs, ep.Shutdown(ctx))
+	errs = append(errs, ep.Shutdown(ctx), tracker.Close(ctx))
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
