@@ -6,6 +6,7 @@
 //	parley-bench idle   -n 10000 [-topics 1]
 //	parley-bench fanout -n 10000 -msgs 100 -size 64 (-burst | -rate 20) [-slow 1]
 //	parley-bench compare -n 10000 -repeats 3 -out bench/results
+//	parley-bench cluster -nodes 6 -n 100000 -msgs 10 -rate 1
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
@@ -23,7 +24,21 @@
 // client speaks the protocol the server announces. compare runs idle,
 // burst, paced and slow-consumer fan-outs for Parley and every peer,
 // interleaved, and writes medians, ratios and targets as Markdown and
-// JSON. Each client command prints a human-readable report
+// JSON.
+//
+// cluster measures one broadcast reaching every connection of a cluster:
+// it starts a NATS server (an embedded nats-server in a child process,
+// the hidden command "nats"), -nodes serve children with -nats on the
+// loopback addresses 127.0.1.1 and up, and client worker processes (the
+// hidden command "worker", at most -per-worker connections each, from the
+// source addresses 127.1.<worker>.2 and up), each connection going to one
+// node in turn. Once every connection is joined it sends -msgs
+// broadcasts through node 0 and reports, over every delivery on every
+// node, the latency from the broadcast's stamp to the client's read, per
+// broadcast and overall, the deliveries missed, and each node's RSS and
+// CPU. Workers talk to cluster over their stdin and stdout.
+//
+// Each client command prints a human-readable report
 // and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
 package main
 
@@ -39,6 +54,7 @@ commands:
   idle     server RSS per idle joined connection
   fanout   broadcast fan-out: deliveries/s, latency, server CPU per delivery
   compare  Parley and peer servers (bench/peers) in the same run, interleaved
+  cluster  many nodes over NATS, many client processes: one broadcast to all
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -58,6 +74,12 @@ func main() {
 		err = runFanout(args)
 	case "compare":
 		err = runCompare(args)
+	case "cluster":
+		err = runCluster(args)
+	case "worker": // hidden: cluster's client processes
+		err = runWorker(args)
+	case "nats": // hidden: cluster's NATS server
+		err = runNATS(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
