@@ -209,6 +209,11 @@ func TestClusterSmoke(t *testing.T) {
 	if r.PerNode[1].Received != 4 || r.PerNode[0].Received != 0 {
 		t.Errorf("NATS messages received by node 0 %d, node 1 %d; want 0 and 4", r.PerNode[0].Received, r.PerNode[1].Received)
 	}
+	for i, nd := range r.PerNode {
+		if nd.Latency.Deliveries != 150 || nd.Latency.P50 <= 0 {
+			t.Errorf("node %d: latency over %d deliveries (p50 %v µs), want 150", i, nd.Latency.Deliveries, nd.Latency.P50)
+		}
+	}
 	if len(r.Broadcasts) != 3 {
 		t.Fatalf("%d broadcasts reported, want 3", len(r.Broadcasts))
 	}

@@ -44,6 +44,10 @@ type clusterResult struct {
 	Duplicates int          `json:"duplicates"`
 	Unknown    int          `json:"unknown"`
 	Closed     int          `json:"closed"` // client connections closed before the report
+	// EventsPerWait is the client workers' epoll events per wakeup over
+	// the whole run: how many sockets one wakeup of a client found ready.
+	EventsPerWait float64 `json:"events_per_wait"`
+	Gather        float64 `json:"gather_us"` // the workers' -gather pause, µs
 	// Broadcasts has one entry per measured broadcast; Overall is over
 	// every delivery.
 	Broadcasts []latencyStats `json:"broadcasts"`
@@ -96,6 +100,9 @@ type clusterNode struct {
 	// Received counts messages the node's NATS adapter handed to its
 	// PubSub during the run (warm-up and measured broadcasts).
 	Received uint64 `json:"nats_received"`
+	// Latency is over the deliveries of the measured broadcasts to this
+	// node's connections.
+	Latency latencyStats `json:"latency"`
 }
 
 func runCluster(args []string) error {
@@ -109,9 +116,10 @@ func runCluster(args []string) error {
 	warmup := fs.Int("warmup", 1, "unmeasured broadcasts first, each awaited at every connection")
 	sources := fs.Int("sources", 8, "source addresses per worker (127.1.<worker>.2 and up)")
 	dialers := fs.Int("dialers", 32, "concurrent dials per worker")
+	gather := fs.Duration("gather", 0, "client workers pause this long after a wakeup that found fewer than 64 sockets ready (fewer, larger wakeups; the pause counts in the latency)")
 	wait := fs.Duration("wait", 30*time.Second, "after the last broadcast is due, wait at most this long for every delivery")
 	timeout := fs.Duration("timeout", 15*time.Minute, "bound on the whole run")
-	cpuProfile := fs.String("cpuprofile", "", "write each node's CPU profile of the measurement into this directory")
+	cpuProfile := fs.String("cpuprofile", "", "write the CPU profile of the measurement of each node and each worker into this directory")
 	_ = fs.Parse(args)
 	if *nodes < 1 || *nodes > 250 || *n < *nodes || *perWorker < 1 || *msgs < 1 || *rate < 0 || *warmup < 0 || *sources < 1 || *sources > 250 {
 		return errors.New("cluster: need 1 ≤ -nodes ≤ 250, -n ≥ -nodes, -per-worker ≥ 1, -msgs ≥ 1, -rate ≥ 0, -warmup ≥ 0, 1 ≤ -sources ≤ 250")
@@ -127,7 +135,10 @@ func runCluster(args []string) error {
 	if err != nil {
 		return err
 	}
-	res := clusterResult{Nodes: *nodes, N: *n, Workers: workers, Msgs: *msgs, Rate: *rate, Size: *size, LoadStart: loadAvg()}
+	res := clusterResult{
+		Nodes: *nodes, N: *n, Workers: workers, Msgs: *msgs, Rate: *rate, Size: *size, LoadStart: loadAvg(),
+		Gather: float64(gather.Microseconds()),
+	}
 	c := &clusterRun{res: &res}
 	err = c.run(ctx, exe, *perWorker, *warmup, *sources, *dialers, *timeout, *wait, *cpuProfile)
 	if serr := c.stop(); serr != nil {
@@ -186,14 +197,23 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 	for i, s := range c.nodes {
 		urls[i] = s.url
 	}
+	if cpuProfile != "" {
+		if err := os.MkdirAll(cpuProfile, 0o755); err != nil {
+			return err
+		}
+	}
 	joinStart := time.Now()
 	for w := range res.Workers {
 		lo, hi := w*res.N/res.Workers, (w+1)*res.N/res.Workers
-		wp, err := startWorker(exe, w, []string{
+		args := []string{
 			"-urls", strings.Join(urls, ","), "-first", strconv.Itoa(lo), "-n", strconv.Itoa(hi - lo),
 			"-src", fmt.Sprintf("127.1.%d", w), "-sources", strconv.Itoa(sources), "-dialers", strconv.Itoa(dialers),
-			"-maxtime", maxtime.String(),
-		})
+			"-maxtime", maxtime.String(), "-gather", time.Duration(res.Gather * 1e3).String(),
+		}
+		if cpuProfile != "" {
+			args = append(args, "-cpuprofile", filepath.Join(cpuProfile, fmt.Sprintf("worker%d.pprof", w)))
+		}
+		wp, err := startWorker(exe, w, args)
 		if err != nil {
 			return err
 		}
@@ -259,12 +279,12 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 		q.Set("rate", strconv.FormatFloat(res.Rate, 'g', -1, 64))
 	}
 	if cpuProfile != "" {
-		if err := os.MkdirAll(cpuProfile, 0o755); err != nil {
-			return err
-		}
 		if err := c.eachNode(func(_ int, s *serverProc) error {
 			return s.call(ctx, http.MethodPost, "/bench/cpuprofile/start", nil)
 		}); err != nil {
+			return err
+		}
+		if err := c.tellWorkers("profile-start"); err != nil {
 			return err
 		}
 	}
@@ -305,6 +325,9 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 		}); err != nil {
 			return err
 		}
+		if err := c.tellWorkers("profile-stop"); err != nil {
+			return err
+		}
 	}
 	if err := c.eachNode(func(i int, s *serverProc) error {
 		st, err := s.stats(ctx)
@@ -341,7 +364,9 @@ func (c *clusterRun) collect(ctx context.Context, stamps []int64) error {
 		return err
 	}
 	per := make([][]int64, len(stamps))
+	perNode := make([][]int64, len(c.nodes))
 	var all []int64
+	var waits, events int64
 	for _, wp := range c.workers {
 		if _, err := fmt.Fprintf(wp.stdin, "report %s\n", line); err != nil {
 			return fmt.Errorf("cluster: worker %d: %w", wp.index, err)
@@ -354,12 +379,16 @@ func (c *clusterRun) collect(ctx context.Context, stamps []int64) error {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: report: %w", ctx.Err())
 		}
-		if len(r.Lat) != len(stamps) {
-			return fmt.Errorf("cluster: worker %d reported %d broadcasts, want %d", wp.index, len(r.Lat), len(stamps))
+		if len(r.Lat) != len(stamps) || len(r.NodeLat) != len(c.nodes) {
+			return fmt.Errorf("cluster: worker %d reported %d broadcasts over %d nodes, want %d over %d",
+				wp.index, len(r.Lat), len(r.NodeLat), len(stamps), len(c.nodes))
 		}
 		for i, l := range r.Lat {
 			per[i] = append(per[i], l...)
 			all = append(all, l...)
+		}
+		for i, l := range r.NodeLat {
+			perNode[i] = append(perNode[i], l...)
 		}
 		res.Missed += int64(r.MissedCount)
 		for _, m := range r.Missed {
@@ -370,17 +399,25 @@ func (c *clusterRun) collect(ctx context.Context, stamps []int64) error {
 		res.Duplicates += r.Duplicates
 		res.Unknown += r.Unknown
 		res.Closed += r.Closed
+		waits += r.Waits
+		events += r.Events
 		for _, e := range r.Errors {
 			res.Errors = append(res.Errors, fmt.Sprintf("worker %d: %s", wp.index, e))
 		}
 	}
 	res.Delivered = int64(len(all))
+	if waits > 0 {
+		res.EventsPerWait = float64(events) / float64(waits)
+	}
 	for i, l := range per {
 		st := summarise(l, res.N)
 		st.Stamp = stamps[i]
 		res.Broadcasts = append(res.Broadcasts, st)
 	}
 	res.Overall = summarise(all, res.N*res.Msgs)
+	for i, l := range perNode {
+		res.PerNode[i].Latency = summarise(l, int(res.PerNode[i].Sockets)*res.Msgs)
+	}
 	return nil
 }
 
@@ -416,14 +453,16 @@ func (c *clusterRun) print() {
 	}
 	o := r.Overall
 	fmt.Printf("  all        %10d %7s %7s %7s %7s\n", o.Deliveries, ms(o.P50), ms(o.P90), ms(o.P99), ms(o.Max))
-	fmt.Println("node  sockets  RSS base MiB  RSS MiB  KiB/conn  CPU s  NATS msgs in")
+	fmt.Println("node  sockets  RSS base MiB  RSS MiB  KiB/conn  CPU s  NATS msgs in  p50 ms  p99 ms  max ms")
 	for i, nd := range r.PerNode {
-		fmt.Printf("  %d  %7d  %12.1f  %7.1f  %8.2f  %5.2f  %d\n", i, nd.Sockets,
-			float64(nd.RSSBaseKiB)/1024, float64(nd.RSSKiB)/1024, nd.KiBPerConn, nd.CPU, nd.Received)
+		fmt.Printf("  %d  %7d  %12.1f  %7.1f  %8.2f  %5.2f  %12d  %6s  %6s  %6s\n", i, nd.Sockets,
+			float64(nd.RSSBaseKiB)/1024, float64(nd.RSSKiB)/1024, nd.KiBPerConn, nd.CPU, nd.Received,
+			ms(nd.Latency.P50), ms(nd.Latency.P99), ms(nd.Latency.Max))
 	}
 	fmt.Printf("NATS RSS %.1f MiB\n", float64(r.NATSRSSKiB)/1024)
 	fmt.Printf("CPU during the %.2f s measurement: nodes %.2f s, client workers %.2f s, NATS %.2f s; machine %.2f s of %.2f s (%.0f cores)\n",
 		r.MeasureSeconds, r.NodesCPU, r.WorkersCPU, r.NATSCPU, r.MachineCPU, r.MachineCores*r.MeasureSeconds, r.MachineCores)
+	fmt.Printf("client workers: %.1f ready sockets per epoll wakeup (pause after a small one: %.0f µs)\n", r.EventsPerWait, r.Gather)
 	fmt.Printf("worst lateness of a scheduled broadcast at node 0: %.0f µs\n", r.PacedLateMax)
 	fmt.Printf("load average: %s at start, %s at end; whole run %.1f s\n", r.LoadStart, r.LoadEnd, r.Seconds)
 }
@@ -443,6 +482,16 @@ func (c *clusterRun) eachNode(f func(i int, s *serverProc) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// tellWorkers sends cmd to every worker.
+func (c *clusterRun) tellWorkers(cmd string) error {
+	for _, wp := range c.workers {
+		if _, err := io.WriteString(wp.stdin, cmd+"\n"); err != nil {
+			return fmt.Errorf("cluster: worker %d: %w", wp.index, err)
+		}
+	}
+	return nil
 }
 
 // total sums f over the workers.

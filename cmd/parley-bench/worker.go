@@ -4,17 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/parley-go/parley/internal/wsclient"
 )
@@ -46,6 +53,8 @@ type workerReportBody struct {
 	// Lat holds, for the i-th stamp of the report command, the latency
 	// of every delivery of that broadcast, µs.
 	Lat [][]int64 `json:"lat_us"`
+	// NodeLat holds the same latencies by node (the index in -urls).
+	NodeLat [][]int64 `json:"node_lat_us"`
 	// MissedCount counts (connection, broadcast) pairs never delivered;
 	// Missed lists the first of them.
 	MissedCount int          `json:"missed_count"`
@@ -58,6 +67,10 @@ type workerReportBody struct {
 	// Closed counts connections whose read ended (the server closed them
 	// or the socket failed) before the report.
 	Closed int `json:"closed"`
+	// Waits counts the epoll_wait calls that returned events, Events the
+	// events they returned, since the worker started.
+	Waits  int64 `json:"epoll_waits"`
+	Events int64 `json:"epoll_events"`
 }
 
 // missedPair is one broadcast one connection did not receive.
@@ -67,31 +80,70 @@ type missedPair struct {
 	Broadcast int `json:"broadcast"` // index into the stamps
 }
 
-// workerConn is one connection of a worker.
+// workerConn is one connection of a worker. Once joined, its socket is
+// read by one of the worker's epoll loops.
 type workerConn struct {
-	ws     *wsclient.Conn
+	fd     int // a duplicate of the socket's descriptor, closed by worker.close
 	global int // index among all of cluster's connections
 	node   int
-	joined chan struct{} // closed on the ok join reply
+	// readDone is set when the read side has ended (end of stream, an
+	// error or the server's close frame).
+	readDone atomic.Bool
 
-	// mu guards stamps and lat.
-	mu     sync.Mutex
-	stamps []int64 // "t" of each "msg" received, in order
-	lat    []int64 // its latency, ns
+	// The fields below are guarded by the mu of the connection's loop.
+	pending []byte  // the start of a frame not yet whole
+	stamps  []int64 // "t" of each "msg" received, in order
+	lat     []int64 // its latency, ns
+}
+
+// pollLoop is one epoll instance and the goroutine waiting on it.
+type pollLoop struct {
+	epfd int
+	// mu is held while the loop handles the events of one epoll_wait,
+	// and while a connection is added; it guards the read state of the
+	// loop's connections and their slots in worker.conns.
+	mu sync.Mutex
 }
 
 // worker holds a slice of cluster's connections: the hidden "worker"
-// command, one process per at most ~17k connections.
+// command, one process per at most ~17k connections. Connections are
+// dialled and joined with wsclient, then detached and read by a few
+// level-triggered epoll loops, one read system call per wakeup, so that
+// the client costs as little CPU per delivery as it can: on this machine
+// the clients share two cores with the servers they measure.
 type worker struct {
 	conns     []*workerConn
+	nodes     int // the number of nodes
+	loops     []*pollLoop
 	delivered atomic.Int64 // "msg" frames received
 	warm      atomic.Int64 // "warm" frames received
-	closed    atomic.Int64 // read loops ended
-	readers   sync.WaitGroup
+	closed    atomic.Int64 // connections whose read side ended
+	waits     atomic.Int64 // epoll_wait calls that returned events
+	events    atomic.Int64 // events they returned
+	gather    time.Duration
+	stop      chan struct{}
+	loopsWG   sync.WaitGroup
 
 	// mu guards errs.
 	mu   sync.Mutex
 	errs []string
+}
+
+// newWorker makes a worker for n connections and starts its epoll loops.
+func newWorker(n, nodes, loops int, gather time.Duration) (*worker, error) {
+	w := &worker{conns: make([]*workerConn, n), nodes: nodes, stop: make(chan struct{}), gather: gather}
+	for range max(1, loops) {
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("worker: epoll_create: %w", err)
+		}
+		l := &pollLoop{epfd: epfd}
+		w.loops = append(w.loops, l)
+		w.loopsWG.Add(1)
+		go w.poll(l)
+	}
+	return w, nil
 }
 
 func (w *worker) fail(err error) {
@@ -118,8 +170,11 @@ func runWorker(args []string) error {
 	src := fs.String("src", "127.1.0", "first three bytes of the source addresses")
 	sources := fs.Int("sources", 8, "source addresses <src>.2 … <src>.(1+sources)")
 	dialers := fs.Int("dialers", 32, "concurrent dials")
+	loops := fs.Int("loops", 1, "epoll loops reading the connections")
+	gather := fs.Duration("gather", 0, "after an epoll_wait that found fewer than 64 ready sockets, pause this long before the next (fewer wakeups; the pause counts in the latency)")
 	progress := fs.Duration("progress", 100*time.Millisecond, "interval of WORKER_PROGRESS lines")
 	maxtime := fs.Duration("maxtime", 30*time.Minute, "exit by itself after this long")
+	cpuProfile := fs.String("cpuprofile", "", "file for the CPU profile taken between the commands profile-start and profile-stop")
 	_ = fs.Parse(args)
 	nodes := strings.Split(*urls, ",")
 	if *urls == "" || *n < 1 || *sources < 1 || *sources > 250 {
@@ -153,7 +208,10 @@ func runWorker(args []string) error {
 		}
 	}()
 
-	w := &worker{conns: make([]*workerConn, *n)}
+	w, err := newWorker(*n, len(nodes), *loops, *gather)
+	if err != nil {
+		return err
+	}
 	defer w.close()
 	start := time.Now()
 	if err := w.dial(ctx, nodes, *first, *topic, srcAddrs, *dialers); err != nil {
@@ -175,6 +233,13 @@ func runWorker(args []string) error {
 		<-hbDone
 	}()
 
+	var profFile *os.File
+	defer func() {
+		if profFile != nil {
+			pprof.StopCPUProfile()
+			_ = profFile.Close()
+		}
+	}()
 	tick := time.NewTicker(*progress)
 	defer tick.Stop()
 	for {
@@ -190,6 +255,12 @@ func runWorker(args []string) error {
 			if !ok || cmd == "exit" {
 				return nil
 			}
+			if cmd == "profile-start" || cmd == "profile-stop" {
+				if err := profileCmd(cmd, *cpuProfile, &profFile); err != nil {
+					return err
+				}
+				continue
+			}
 			rest, isReport := strings.CutPrefix(cmd, "report ")
 			if !isReport {
 				return fmt.Errorf("worker: unknown command %q", cmd)
@@ -203,6 +274,39 @@ func runWorker(args []string) error {
 			}
 		}
 	}
+}
+
+// profileCmd starts the CPU profile into path or stops it; a no-op
+// without a path.
+func profileCmd(cmd, path string, f **os.File) error {
+	if path == "" {
+		return nil
+	}
+	if cmd == "profile-stop" {
+		if *f == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		err := (*f).Close()
+		*f = nil
+		if err != nil {
+			return fmt.Errorf("worker: cpu profile: %w", err)
+		}
+		return nil
+	}
+	if *f != nil {
+		return nil
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("worker: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(file); err != nil {
+		_ = file.Close()
+		return fmt.Errorf("worker: cpu profile: %w", err)
+	}
+	*f = file
+	return nil
 }
 
 // printLine writes prefix and v in JSON as one line and flushes.
@@ -241,13 +345,11 @@ func (w *worker) dial(ctx context.Context, nodes []string, first int, topic stri
 					return
 				}
 				g := first + i
-				c, err := w.dialOne(dctx, nodes, g, topic, srcs[i%len(srcs)])
-				if err != nil {
+				if err := w.dialOne(dctx, nodes, i, g, topic, srcs[i%len(srcs)]); err != nil {
 					once.Do(func() { ferr = fmt.Errorf("worker: connection %d (node %d): %w", g, g%len(nodes), err) })
 					cancel()
 					return
 				}
-				w.conns[i] = c
 			}
 		}()
 	}
@@ -258,9 +360,9 @@ func (w *worker) dial(ctx context.Context, nodes []string, first int, topic stri
 	return ferr
 }
 
-// dialOne connects global connection g to its node, joins topic and waits
-// for the ok reply.
-func (w *worker) dialOne(ctx context.Context, nodes []string, g int, topic string, src netip.Addr) (*workerConn, error) {
+// dialOne connects global connection g (local index i) to its node,
+// joins topic, waits for the ok reply and hands the socket to a loop.
+func (w *worker) dialOne(ctx context.Context, nodes []string, i, g int, topic string, src netip.Addr) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	node := g % len(nodes)
@@ -268,67 +370,239 @@ func (w *worker) dialOne(ctx context.Context, nodes []string, g int, topic strin
 	wsURL := "ws" + strings.TrimPrefix(nodes[node], "http") + p.path(topic)
 	ws, err := wsclient.Dial(cctx, wsURL, &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c := &workerConn{ws: ws, global: g, node: node, joined: make(chan struct{})}
 	if err := ws.Write(cctx, wsclient.Text, p.join(topic)); err != nil {
 		_ = ws.CloseNow()
-		return nil, fmt.Errorf("join: %w", err)
+		return fmt.Errorf("join: %w", err)
 	}
-	w.readers.Add(1)
-	go w.readLoop(c)
-	select {
-	case <-c.joined:
-		return c, nil
-	case <-cctx.Done():
-		_ = ws.CloseNow()
-		return nil, fmt.Errorf("join %s: no ok reply: %w", topic, cctx.Err())
+	for {
+		_, data, err := ws.Read(cctx)
+		if err != nil {
+			_ = ws.CloseNow()
+			return fmt.Errorf("join %s: no ok reply: %w", topic, err)
+		}
+		ok, err := p.joined(data)
+		if err != nil {
+			_ = ws.CloseNow()
+			return err
+		}
+		if ok {
+			break
+		}
+	}
+	nc, rest := ws.Detach()
+	fd, err := dupSocket(nc)
+	_ = nc.Close() // the duplicate keeps the socket open
+	if err != nil {
+		return err
+	}
+	c := &workerConn{fd: fd, global: g, node: node}
+	l := w.loops[i%len(w.loops)]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w.conns[i] = c
+	if len(rest) > 0 {
+		w.consume(l, c, rest, time.Now().UnixNano())
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// dupSocket returns a close-on-exec duplicate of nc's descriptor. It stays
+// non-blocking: the flag belongs to the open socket, which both share.
+func dupSocket(nc net.Conn) (int, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("worker: %T has no descriptor", nc)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("worker: %w", err)
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) {
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, fmt.Errorf("worker: %w", err)
+	}
+	if dupErr != nil {
+		return -1, fmt.Errorf("worker: dup: %w", dupErr)
+	}
+	return fd, nil
+}
+
+// poll is an epoll loop: it reads every ready connection once per
+// epoll_wait (level-triggered: what is left is reported again) until
+// w.stop is closed.
+func (w *worker) poll(l *pollLoop) {
+	defer w.loopsWG.Done()
+	events := make([]unix.EpollEvent, 512)
+	buf := make([]byte, 64<<10)
+	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		n, err := unix.EpollWait(l.epfd, events, 100)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			w.fail(fmt.Errorf("epoll_wait: %w", err))
+			return
+		}
+		if n > 0 {
+			w.waits.Add(1)
+			w.events.Add(int64(n))
+		}
+		l.mu.Lock()
+		for _, ev := range events[:n] {
+			c := w.conns[ev.Fd]
+			if c.readDone.Load() {
+				continue
+			}
+			m, err := unix.Read(c.fd, buf)
+			switch {
+			case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+			case err != nil || m == 0:
+				if !w.endRead(l, c) {
+					break
+				}
+				if err != nil {
+					w.fail(fmt.Errorf("connection %d: read: %w", c.global, err))
+				} else {
+					w.fail(fmt.Errorf("connection %d: the server closed the socket", c.global))
+				}
+			default:
+				w.consume(l, c, buf[:m], time.Now().UnixNano())
+			}
+		}
+		l.mu.Unlock()
+		if n > 0 && n < 64 && w.gather > 0 {
+			time.Sleep(w.gather)
+		}
 	}
 }
 
-// readLoop reads c until its connection ends, recording every "msg"
-// broadcast's stamp and latency.
-func (w *worker) readLoop(c *workerConn) {
-	defer w.readers.Done()
-	defer w.closed.Add(1)
-	p := protocols["phoenix"]
-	joined := false
-	for {
-		_, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			if !joined {
-				w.fail(fmt.Errorf("connection %d: before the join reply: %w", c.global, err))
-			}
+// endRead stops reading c and reports whether it was still being read.
+// l.mu is held.
+func (w *worker) endRead(l *pollLoop, c *workerConn) bool {
+	if c.readDone.Swap(true) {
+		return false
+	}
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	w.closed.Add(1)
+	c.pending = nil
+	return true
+}
+
+// consume parses the server frames in data (after what was pending) that
+// were read at now. l.mu is held.
+func (w *worker) consume(l *pollLoop, c *workerConn, data []byte, now int64) {
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, data...)
+		data = c.pending
+	}
+	for len(data) >= 2 {
+		if data[1]&0x80 != 0 {
+			w.fail(fmt.Errorf("connection %d: masked server frame", c.global))
+			w.endRead(l, c)
 			return
 		}
-		now := time.Now().UnixNano()
-		if !joined {
-			ok, err := p.joined(data)
-			if err != nil {
-				w.fail(fmt.Errorf("connection %d: %w", c.global, err))
+		hl, n := 2, int64(data[1]&0x7f)
+		switch n {
+		case 126:
+			hl = 4
+		case 127:
+			hl = 10
+		}
+		if len(data) < hl {
+			break
+		}
+		switch n {
+		case 126:
+			n = int64(binary.BigEndian.Uint16(data[2:4]))
+		case 127:
+			n = int64(binary.BigEndian.Uint64(data[2:10]) & (1<<63 - 1))
+		}
+		if n > 16<<20 {
+			w.fail(fmt.Errorf("connection %d: frame of %d bytes", c.global, n))
+			w.endRead(l, c)
+			return
+		}
+		if int64(len(data)) < int64(hl)+n {
+			break
+		}
+		w.frame(l, c, data[0], data[hl:hl+int(n)], now)
+		if c.readDone.Load() {
+			return
+		}
+		data = data[hl+int(n):]
+	}
+	// Keep the incomplete rest (append copies forward, so data may lie
+	// inside c.pending).
+	c.pending = append(c.pending[:0], data...)
+}
+
+// frame handles one whole server frame. l.mu is held.
+func (w *worker) frame(l *pollLoop, c *workerConn, b0 byte, payload []byte, now int64) {
+	if b0&0x80 == 0 || b0&0x0f == 0 {
+		w.fail(fmt.Errorf("connection %d: fragmented frame (the server sends none)", c.global))
+		return
+	}
+	p := protocols["phoenix"]
+	switch b0 & 0x0f {
+	case 0x1: // text
+		if i := indexAfter(payload, p.msg); i >= 0 {
+			t, ok := leadingInt(payload[i:])
+			if !ok {
+				w.fail(fmt.Errorf("connection %d: bad timestamp in %.80q", c.global, payload))
 				return
 			}
-			if ok {
-				joined = true
-				close(c.joined)
-			}
-			continue
-		}
-		if i := indexAfter(data, p.msg); i >= 0 {
-			t, ok := leadingInt(data[i:])
-			if !ok {
-				w.fail(fmt.Errorf("connection %d: bad timestamp in %.80q", c.global, data))
-				continue
-			}
-			c.mu.Lock()
 			c.stamps = append(c.stamps, t)
 			c.lat = append(c.lat, now-t)
-			c.mu.Unlock()
 			w.delivered.Add(1)
-		} else if indexAfter(data, p.warm) >= 0 {
+		} else if indexAfter(payload, p.warm) >= 0 {
 			w.warm.Add(1)
 		}
+	case 0x8: // close: echo its code, stop reading
+		_ = writeFrame(c.fd, 0x8, payload[:min(2, len(payload))])
+		w.endRead(l, c)
+	case 0x9: // ping
+		if err := writeFrame(c.fd, 0xA, payload); err != nil {
+			w.fail(fmt.Errorf("connection %d: pong: %w", c.global, err))
+		}
 	}
+}
+
+// writeFrame writes one masked client frame of at most 125 bytes of
+// payload, whole, to the non-blocking socket fd.
+func writeFrame(fd int, op byte, payload []byte) error {
+	if len(payload) > 125 {
+		return errors.New("frame too long")
+	}
+	var b [6 + 125]byte
+	key := rand.Uint32()
+	b[0], b[1] = 0x80|op, 0x80|byte(len(payload))
+	binary.BigEndian.PutUint32(b[2:6], key)
+	for i, x := range payload {
+		b[6+i] = x ^ b[2+i%4]
+	}
+	frame := b[:6+len(payload)]
+	n, err := unix.Write(fd, frame)
+	if err != nil {
+		return err
+	}
+	if n != len(frame) {
+		return fmt.Errorf("short write: %d of %d bytes", n, len(frame))
+	}
+	return nil
 }
 
 // indexAfter returns the index just past the first sep in data, or -1.
@@ -359,10 +633,10 @@ func (w *worker) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 			c := w.conns[next]
 			next = (next + 1) % len(w.conns)
 			ref++
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := c.ws.Write(ctx, wsclient.Text, []byte(`[null,"hb`+strconv.Itoa(ref)+`","phoenix","heartbeat",{}]`))
-			cancel()
-			if err != nil && !errors.Is(err, wsclient.ErrClosed) {
+			if c.readDone.Load() {
+				continue
+			}
+			if err := writeFrame(c.fd, 0x1, []byte(`[null,"hb`+strconv.Itoa(ref)+`","phoenix","heartbeat",{}]`)); err != nil {
 				w.fail(fmt.Errorf("connection %d: heartbeat: %w", c.global, err))
 			}
 		}
@@ -372,16 +646,22 @@ func (w *worker) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 // report sorts every connection's deliveries into the broadcasts named by
 // stamps.
 func (w *worker) report(stamps []int64) workerReportBody {
-	r := workerReportBody{N: len(w.conns), Lat: make([][]int64, len(stamps)), Closed: int(w.closed.Load())}
+	r := workerReportBody{
+		N: len(w.conns), Lat: make([][]int64, len(stamps)), Closed: int(w.closed.Load()),
+		Waits: w.waits.Load(), Events: w.events.Load(), NodeLat: make([][]int64, w.nodes),
+	}
 	index := make(map[int64]int, len(stamps))
 	for i, t := range stamps {
 		index[t] = i
 		r.Lat[i] = make([]int64, 0, len(w.conns))
 	}
+	for _, l := range w.loops {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+	}
 	seen := make([]bool, len(stamps))
 	for _, c := range w.conns {
 		clear(seen)
-		c.mu.Lock()
 		for k, t := range c.stamps {
 			i, ok := index[t]
 			switch {
@@ -392,9 +672,9 @@ func (w *worker) report(stamps []int64) workerReportBody {
 			default:
 				seen[i] = true
 				r.Lat[i] = append(r.Lat[i], c.lat[k]/1e3)
+				r.NodeLat[c.node] = append(r.NodeLat[c.node], c.lat[k]/1e3)
 			}
 		}
-		c.mu.Unlock()
 		for i, ok := range seen {
 			if ok {
 				continue
@@ -411,30 +691,21 @@ func (w *worker) report(stamps []int64) workerReportBody {
 	return r
 }
 
-// close runs the close handshake on every connection (64 at a time, 2 s
-// each, then cut) and waits for the read goroutines.
+// close stops the epoll loops, sends a close frame (1000) on every
+// connection still open and closes every socket and epoll instance.
 func (w *worker) close() {
-	work := make(chan *workerConn)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				if err := c.ws.Close(ctx, 1000, "bench done"); err != nil {
-					_ = c.ws.CloseNow()
-				}
-				cancel()
-			}
-		}()
-	}
+	close(w.stop)
+	w.loopsWG.Wait()
 	for _, c := range w.conns {
-		if c != nil {
-			work <- c
+		if c == nil {
+			continue
 		}
+		if !c.readDone.Load() {
+			_ = writeFrame(c.fd, 0x8, []byte{0x03, 0xe8})
+		}
+		_ = unix.Close(c.fd)
 	}
-	close(work)
-	wg.Wait()
-	w.readers.Wait()
+	for _, l := range w.loops {
+		_ = unix.Close(l.epfd)
+	}
 }
