@@ -103,6 +103,10 @@ type clusterNode struct {
 	// Latency is over the deliveries of the measured broadcasts to this
 	// node's connections.
 	Latency latencyStats `json:"latency"`
+	// Arrival is, for each measured broadcast, the time from its stamp
+	// until it reached this node's PubSub, µs (-1: never): the NATS hop
+	// for every node but 0.
+	Arrival []float64 `json:"arrival_us"`
 }
 
 func runCluster(args []string) error {
@@ -173,7 +177,7 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 	for i := range res.Nodes {
 		spec := serverSpec{
 			Name: fmt.Sprintf("node%d", i), Exe: exe, Addr: fmt.Sprintf("127.0.1.%d:0", i+1),
-			Args: []string{"serve", "-nats", natsURL, "-node", fmt.Sprintf("node%d", i)},
+			Args: []string{"serve", "-nats", natsURL, "-node", fmt.Sprintf("node%d", i), "-probe", "bench:0"},
 		}
 		s, err := startServer(ctx, spec, maxtime)
 		if err != nil {
@@ -334,6 +338,13 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 		if st.Adapter != nil {
 			res.PerNode[i].Received = st.Adapter.Received
 		}
+		for _, t := range ans.Stamps {
+			a := -1.0
+			if at, ok := st.Arrivals[t]; ok {
+				a = float64(at-t) / 1e3
+			}
+			res.PerNode[i].Arrival = append(res.PerNode[i].Arrival, a)
+		}
 		return err
 	}); err != nil {
 		return err
@@ -458,6 +469,14 @@ func (c *clusterRun) print() {
 		fmt.Printf("  %d  %7d  %12.1f  %7.1f  %8.2f  %5.2f  %12d  %6s  %6s  %6s\n", i, nd.Sockets,
 			float64(nd.RSSBaseKiB)/1024, float64(nd.RSSKiB)/1024, nd.KiBPerConn, nd.CPU, nd.Received,
 			ms(nd.Latency.P50), ms(nd.Latency.P99), ms(nd.Latency.Max))
+	}
+	fmt.Print("broadcast reached the node's PubSub after (ms), per broadcast:\n")
+	for i, nd := range r.PerNode {
+		fmt.Printf("  %d ", i)
+		for _, a := range nd.Arrival {
+			fmt.Printf(" %7s", ms(a))
+		}
+		fmt.Println()
 	}
 	fmt.Printf("NATS RSS %.1f MiB\n", float64(r.NATSRSSKiB)/1024)
 	fmt.Printf("CPU during the %.2f s measurement: nodes %.2f s, client workers %.2f s, NATS %.2f s; machine %.2f s of %.2f s (%.0f cores)\n",

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -52,6 +53,43 @@ type serverStats struct {
 	CPUMicros int64 `json:"cpu_us"`
 	// Adapter is the cluster adapter's counters (serve -nats only).
 	Adapter *pubsub.AdapterStats `json:"adapter,omitempty"`
+	// Arrivals maps the stamp of each of the latest "msg" broadcasts of
+	// the -probe topic to when it reached this node's PubSub (unix ns).
+	Arrivals map[int64]int64 `json:"arrivals,omitempty"`
+}
+
+// arrivalProbe is a PubSub subscriber that records when each "msg"
+// broadcast arrives: on the sending node that is the moment of the
+// broadcast, on the others the moment the NATS adapter hands it over.
+type arrivalProbe struct {
+	// mu guards at.
+	mu sync.Mutex
+	at map[int64]int64 // stamp → unix ns
+}
+
+// Deliver records m's arrival; it keeps the latest 1024 stamps.
+func (p *arrivalProbe) Deliver(m *pubsub.Message) {
+	now := time.Now().UnixNano()
+	i := bytes.Index(m.Payload, msgMarker)
+	if i < 0 {
+		return
+	}
+	t, ok := leadingInt(m.Payload[i+len(msgMarker):])
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at == nil || len(p.at) >= 1024 {
+		p.at = make(map[int64]int64)
+	}
+	p.at[t] = now
+}
+
+func (p *arrivalProbe) arrivals() map[int64]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.at)
 }
 
 // clusterPubSub returns nils for an empty natsURL (the Endpoint makes its
@@ -80,6 +118,7 @@ func runServe(args []string) error {
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	natsURL := fs.String("nats", "", "NATS URL (nats://host:port): broadcasts reach every serve on the same NATS (default: in-process PubSub)")
 	node := fs.String("node", "", "this node's name with -nats, unique among the nodes (default bench-<pid>)")
+	probeTopic := fs.String("probe", "", "record when each \"msg\" broadcast of this topic reaches this node's PubSub (GET /bench/stats: arrivals)")
 	_ = fs.Parse(args)
 	if *memRate > 0 {
 		runtime.MemProfileRate = *memRate
@@ -100,6 +139,13 @@ func runServe(args []string) error {
 	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps})
 	if err != nil {
 		return err
+	}
+	probe := &arrivalProbe{}
+	if *probeTopic != "" {
+		// Subscribed before any socket, so LocalBroadcast reaches it first.
+		if err := ep.PubSub().Subscribe(*probeTopic, probe); err != nil {
+			return fmt.Errorf("serve: -probe: %w", err)
+		}
 	}
 	router := &channel.Router{}
 	router.Handle("bench:*", func() channel.Channel { return benchChannel{} })
@@ -132,6 +178,7 @@ func runServe(args []string) error {
 			as := adapter.Stats()
 			st.Adapter = &as
 		}
+		st.Arrivals = probe.arrivals()
 		writeJSON(w, st)
 	})
 	// runtime/pprof directly: no net/http/pprof, which registers on
