@@ -66,6 +66,11 @@ type clusterResult struct {
 	NATSCPU        float64 `json:"nats_cpu_s"`
 	MachineCPU     float64 `json:"machine_cpu_s"`
 	MachineCores   float64 `json:"machine_cores"` // machine CPU seconds per second of wall time available
+	// MachineSplit is the machine's CPU seconds during the measurement by
+	// /proc/stat field: user, nice, system, idle, iowait, irq, softirq,
+	// steal. This run's processes are not niced, so "nice" is other
+	// people's niced work (the fuzzer, their benchmarks).
+	MachineSplit map[string]float64 `json:"machine_split_s"`
 	// PacedLateMax is the worst lateness of a scheduled broadcast at the
 	// sending node, µs.
 	PacedLateMax float64  `json:"paced_late_max_us"`
@@ -294,6 +299,7 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 	}
 	cpu0 := c.cpu()
 	busy0, _, total0, _ := machineCPU()
+	split0 := statFields()
 	start := time.Now()
 	var ans broadcastResult
 	callErr := make(chan error, 1)
@@ -307,6 +313,13 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 	res.MeasureSeconds = time.Since(start).Seconds()
 	cpu1 := c.cpu()
 	busy1, _, total1, _ := machineCPU()
+	split1 := statFields()
+	if len(split0) == len(statNames) && len(split1) == len(statNames) {
+		res.MachineSplit = map[string]float64{}
+		for i, name := range statNames {
+			res.MachineSplit[name] = float64(split1[i]-split0[i]) / clockTicks
+		}
+	}
 	if err := <-callErr; err != nil {
 		return fmt.Errorf("cluster: broadcast: %w", err)
 	}
@@ -481,9 +494,37 @@ func (c *clusterRun) print() {
 	fmt.Printf("NATS RSS %.1f MiB\n", float64(r.NATSRSSKiB)/1024)
 	fmt.Printf("CPU during the %.2f s measurement: nodes %.2f s, client workers %.2f s, NATS %.2f s; machine %.2f s of %.2f s (%.0f cores)\n",
 		r.MeasureSeconds, r.NodesCPU, r.WorkersCPU, r.NATSCPU, r.MachineCPU, r.MachineCores*r.MeasureSeconds, r.MachineCores)
+	if m := r.MachineSplit; m != nil {
+		fmt.Printf("machine CPU by kind: user %.2f s, nice (others' niced work) %.2f s, system %.2f s, irq+softirq %.2f s, idle %.2f s, steal %.2f s\n",
+			m["user"], m["nice"], m["system"], m["irq"]+m["softirq"], m["idle"]+m["iowait"], m["steal"])
+	}
 	fmt.Printf("client workers: %.1f ready sockets per epoll wakeup (pause after a small one: %.0f µs)\n", r.EventsPerWait, r.Gather)
 	fmt.Printf("worst lateness of a scheduled broadcast at node 0: %.0f µs\n", r.PacedLateMax)
 	fmt.Printf("load average: %s at start, %s at end; whole run %.1f s\n", r.LoadStart, r.LoadEnd, r.Seconds)
+}
+
+// statNames are the first fields of the "cpu" line of /proc/stat.
+var statNames = [...]string{"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
+
+// statFields returns the machine's CPU ticks by the fields of statNames,
+// or nil.
+func statFields() []int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 1+len(statNames) || f[0] != "cpu" {
+		return nil
+	}
+	out := make([]int64, len(statNames))
+	for i := range out {
+		if out[i], err = strconv.ParseInt(f[1+i], 10, 64); err != nil {
+			return nil
+		}
+	}
+	return out
 }
 
 // eachNode runs f for every node concurrently and joins the errors.

@@ -614,11 +614,13 @@ func indexAfter(data, sep []byte) int {
 }
 
 // heartbeats sends the Phoenix heartbeat to every connection once every
-// 25 s (the server closes a connection silent for 60 s), spread evenly
-// over that period so that no burst of heartbeats lands in a measurement.
+// 30 s, as the phoenix client does (the server closes a connection silent
+// for 60 s), spread evenly over that period so that no burst of heartbeats
+// lands in a measurement: 100,000 connections make 3,333 heartbeats a
+// second in all, which the nodes answer during every measurement.
 func (w *worker) heartbeats(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	const period, step = 25 * time.Second, 100 * time.Millisecond
+	const period, step = 30 * time.Second, 100 * time.Millisecond
 	per := (len(w.conns)*int(step/time.Millisecond) + int(period/time.Millisecond) - 1) / int(period/time.Millisecond)
 	t := time.NewTicker(step)
 	defer t.Stop()
