@@ -1,5 +1,5 @@
 # Parley: `make test` runs everything CI runs, in this order.
-.PHONY: test deps e2e demo bench fuzz soak
+.PHONY: test deps e2e demo bench bench-cluster fuzz soak
 
 test:
 	bash scripts/deps.sh
@@ -29,6 +29,14 @@ bench:
 	./bin/parley-bench livecompare -n 500 -updates 4 -warmup 1 -repeats 3 \
 		-peers bench/peers -out bench/results -timeout 3m
 	cd bench/plot && go run . -in ../results/compare.json -out ../results
+
+# bench-cluster: issue #7's 100k target, 6 serve nodes over an embedded NATS
+# and 6 client worker processes, 10 broadcasts through node 0 (about 1.5 min;
+# not part of bench). Output: bench/results/cluster-100k.txt.
+bench-cluster:
+	go build -o bin/parley-bench ./cmd/parley-bench
+	./bin/parley-bench cluster -nodes 6 -n 100000 -msgs 10 -rate 0.25 -timeout 10m > bench/results/cluster-100k.txt; \
+		status=$$?; cat bench/results/cluster-100k.txt; exit $$status
 
 # Every fuzz target for FUZZTIME each (default 5s); seeds and any failing
 # inputs live in <package>/testdata/fuzz. RELIABILITY.md has the long run.

@@ -228,14 +228,18 @@ func (p *PubSub) BroadcastFrom(ctx context.Context, from Subscriber, m *Message)
 	return p.broadcast(ctx, m)
 }
 
+// broadcast hands m to the adapter first, then delivers it locally (as
+// Phoenix.PubSub does): the other nodes start their fan-out while this one
+// does its own, instead of after it. A failed adapter does not stop the
+// local delivery.
 func (p *PubSub) broadcast(ctx context.Context, m *Message) (int, error) {
-	n := p.LocalBroadcast(m)
+	var err error
 	if p.cfg.Adapter != nil {
-		if err := p.cfg.Adapter.Broadcast(ctx, m); err != nil {
-			return n, fmt.Errorf("pubsub: broadcast %q: %w", m.Topic, err)
+		if aerr := p.cfg.Adapter.Broadcast(ctx, m); aerr != nil {
+			err = fmt.Errorf("pubsub: broadcast %q: %w", m.Topic, aerr)
 		}
 	}
-	return n, nil
+	return p.LocalBroadcast(m), err
 }
 
 // LocalBroadcast delivers m to this node's subscribers only, skipping

@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -171,6 +172,45 @@ func TestAdapterSeesFirstAndLastSubscriber(t *testing.T) {
 		t.Fatalf("adapter saw %v, want %v", log.log, want)
 	}
 }
+
+// logSubscriber records its deliveries in an interestLog.
+type logSubscriber struct{ log *interestLog }
+
+func (s logSubscriber) Deliver(*Message) { s.log.add("local") }
+
+// TestBroadcastReachesAdapterFirst: the adapter gets a broadcast before the
+// local subscribers, so the other nodes' fan-out starts before this one's
+// (Phoenix.PubSub's order); a failing adapter still leaves local delivery.
+func TestBroadcastReachesAdapterFirst(t *testing.T) {
+	log := &interestLog{}
+	p, err := New(Config{Adapter: log})
+	must(t, err)
+	defer p.Close()
+	must(t, p.Subscribe("t", logSubscriber{log}))
+	n, err := p.Broadcast(context.Background(), &Message{Topic: "t"})
+	must(t, err)
+	if want := []string{"+t", "broadcast", "local"}; n != 1 || fmt.Sprint(log.log) != fmt.Sprint(want) {
+		t.Fatalf("%d local deliveries, order %v; want 1 and %v", n, log.log, want)
+	}
+
+	failing := &failingAdapter{}
+	q, err := New(Config{Adapter: failing})
+	must(t, err)
+	defer q.Close()
+	r := &recorder{}
+	must(t, q.Subscribe("t", r))
+	n, err = q.Broadcast(context.Background(), &Message{Topic: "t"})
+	if !errors.Is(err, errAdapterDown) || n != 1 || len(r.messages()) != 1 {
+		t.Fatalf("failing adapter: %d local deliveries (recorder %d), err %v; want 1 and errAdapterDown", n, len(r.messages()), err)
+	}
+}
+
+var errAdapterDown = errors.New("adapter down")
+
+// failingAdapter refuses every broadcast.
+type failingAdapter struct{ interestLog }
+
+func (*failingAdapter) Broadcast(context.Context, *Message) error { return errAdapterDown }
 
 func must(t testing.TB, err error) {
 	t.Helper()

@@ -46,17 +46,19 @@ func runBench(t *testing.T, bin string, out any, args ...string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("parley-bench %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, &stdout, &stderr)
 	}
-	sc := bufio.NewScanner(&stdout)
+	text := stdout.String()
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "PARLEY_BENCH_RESULT "); ok {
 			if err := json.Unmarshal([]byte(rest), out); err != nil {
 				t.Fatalf("result line %q: %v", rest, err)
 			}
-			t.Logf("parley-bench %s:\n%s", strings.Join(args, " "), &stdout)
+			t.Logf("parley-bench %s:\n%s", strings.Join(args, " "), text)
 			return
 		}
 	}
-	t.Fatalf("no PARLEY_BENCH_RESULT line in:\n%s\nstderr:\n%s", &stdout, &stderr)
+	t.Fatalf("no PARLEY_BENCH_RESULT line in:\n%s\nstderr:\n%s", text, &stderr)
 }
 
 // TestSmoke runs idle and fanout (burst and paced) with tiny numbers
@@ -296,5 +298,44 @@ func TestPresenceSmoke(t *testing.T) {
 	if r.StateBytes <= 0 || r.JoinP50 <= 0 || r.JoinP99 < r.JoinP50 || r.LeaveP50 <= 0 || r.CPUUsPerChange <= 0 {
 		t.Errorf("state %d B, join seen p50 %.0f p99 %.0f µs, leave seen p50 %.0f µs, CPU %.0f µs per change: want real numbers",
 			r.StateBytes, r.JoinP50, r.JoinP99, r.LeaveP50, r.CPUUsPerChange)
+	}
+}
+
+// TestClusterSmoke runs cluster with tiny numbers: an embedded NATS server
+// and two serve nodes over it, two client workers of 50 connections each,
+// three broadcasts through node 0 that must reach all 100 connections,
+// half of them on the other node.
+func TestClusterSmoke(t *testing.T) {
+	bin := buildBench(t)
+	var r clusterResult
+	runBench(t, bin, &r, "cluster", "-nodes", "2", "-n", "100", "-per-worker", "50", "-msgs", "3", "-rate", "20",
+		"-sources", "2", "-timeout", "45s")
+	if r.Workers != 2 || r.Expected != 300 || r.Delivered != 300 || r.Missed != 0 || r.Duplicates != 0 || r.Unknown != 0 {
+		t.Errorf("workers %d, expected %d, delivered %d, missed %d, duplicates %d, unknown %d; want 2, 300, 300, 0, 0, 0",
+			r.Workers, r.Expected, r.Delivered, r.Missed, r.Duplicates, r.Unknown)
+	}
+	if len(r.PerNode) != 2 || r.PerNode[0].Sockets != 50 || r.PerNode[1].Sockets != 50 {
+		t.Fatalf("per node %+v, want 50 sockets on each of 2 nodes", r.PerNode)
+	}
+	// Node 1 got the warm-up and the 3 measured broadcasts over NATS;
+	// node 0 sent them and got none back (NoEcho).
+	if r.PerNode[1].Received != 4 || r.PerNode[0].Received != 0 {
+		t.Errorf("NATS messages received by node 0 %d, node 1 %d; want 0 and 4", r.PerNode[0].Received, r.PerNode[1].Received)
+	}
+	for i, nd := range r.PerNode {
+		if nd.Latency.Deliveries != 150 || nd.Latency.P50 <= 0 {
+			t.Errorf("node %d: latency over %d deliveries (p50 %v µs), want 150", i, nd.Latency.Deliveries, nd.Latency.P50)
+		}
+	}
+	if len(r.Broadcasts) != 3 {
+		t.Fatalf("%d broadcasts reported, want 3", len(r.Broadcasts))
+	}
+	for i, b := range r.Broadcasts {
+		if b.Deliveries != 100 || b.Missed != 0 || b.P50 <= 0 || b.P99 < b.P50 || b.Max < b.P99 || b.Max > 10e6 {
+			t.Errorf("broadcast %d: implausible %+v", i, b)
+		}
+	}
+	if o := r.Overall; o.Deliveries != 300 || o.P50 <= 0 || o.Max < o.P99 || r.JoinsPerSec <= 0 {
+		t.Errorf("implausible overall %+v, joins/s %v", o, r.JoinsPerSec)
 	}
 }

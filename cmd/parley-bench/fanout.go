@@ -216,11 +216,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		}
 	}()
 	start := time.Now()
-	type answer struct {
-		Sent     int64 `json:"sent"`
-		LateMaxN int64 `json:"late_max_ns"`
-	}
-	var ans answer
+	var ans broadcastResult
 	callErr := make(chan error, 1)
 	go func() { callErr <- srv.call(ctx, http.MethodPost, "/bench/broadcast?"+q.Encode(), &ans) }()
 
@@ -277,7 +273,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 			res.IRQCPUUs = float64(irq.Microseconds()) / float64(res.Delivered)
 		}
 	}
-	res.PacedLateMax = us(ans.LateMaxN)
+	res.PacedLateMax = us(ans.LateMaxNanos)
 	if !complete {
 		return fmt.Errorf("fanout: %d of %d delivered before the time limit", res.Delivered, res.Expected)
 	}

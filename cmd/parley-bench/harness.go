@@ -41,6 +41,8 @@ type serverSpec struct {
 	Name string
 	Exe  string
 	Args []string
+	// Addr is the listen address passed as -addr; default 127.0.0.1:0.
+	Addr string
 }
 
 // parleySpec is this executable's serve command.
@@ -54,7 +56,11 @@ func parleySpec() (serverSpec, error) {
 // none means Parley's phoenix). The child dies with this process
 // (Pdeathsig) and after maxtime on its own.
 func startServer(ctx context.Context, spec serverSpec, maxtime time.Duration, extra ...string) (*serverProc, error) {
-	args := append(append(slices.Clone(spec.Args), "-addr", "127.0.0.1:0", "-maxtime", maxtime.String()), extra...)
+	addr := spec.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	args := append(append(slices.Clone(spec.Args), "-addr", addr, "-maxtime", maxtime.String()), extra...)
 	cmd := exec.Command(spec.Exe, args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

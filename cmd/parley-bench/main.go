@@ -9,6 +9,7 @@
 //	parley-bench live -n 1000 -updates 10 [-server jfynelive]
 //	parley-bench livecompare -n 500 -updates 4 -repeats 3 -out bench/results
 //	parley-bench presence -n 1000 -churn 200 -rate 50
+//	parley-bench cluster -nodes 6 -n 100000 -msgs 10 -rate 1
 //
 // serve is the server: a parley.Endpoint with the socket /socket, a
 // "bench:*" channel (joins ok, replies ok to "ping") and control routes
@@ -36,7 +37,26 @@
 // bytes of each view's diff, the time until every view has it, and the
 // server's CPU per update; livecompare runs it for Parley and jfyne/live
 // interleaved and writes medians and the bytes target as Markdown and
-// JSON. Each client command prints a human-readable report
+// JSON.
+//
+// presence joins N watchers to one presence topic (each tracked, each sent
+// presence_state), then churners that join, hold and leave at -rate, and
+// reports when each watcher saw each join and leave, that every watcher's
+// list converges, and the server's CPU per presence change.
+//
+// cluster measures one broadcast reaching every connection of a cluster:
+// it starts a NATS server (an embedded nats-server in a child process,
+// the hidden command "nats"), -nodes serve children with -nats on the
+// loopback addresses 127.0.1.1 and up, and client worker processes (the
+// hidden command "worker", at most -per-worker connections each, from the
+// source addresses 127.1.<worker>.2 and up), each connection going to one
+// node in turn. Once every connection is joined it sends -msgs
+// broadcasts through node 0 and reports, over every delivery on every
+// node, the latency from the broadcast's stamp to the client's read, per
+// broadcast and overall, the deliveries missed, and each node's RSS and
+// CPU. Workers talk to cluster over their stdin and stdout.
+//
+// Each client command prints a human-readable report
 // and one line "PARLEY_BENCH_RESULT {json}" for scripts and tests.
 package main
 
@@ -55,6 +75,7 @@ commands:
   live     LiveView: N connected views updated by one broadcast (Parley or jfyne/live)
   livecompare  live for Parley and jfyne/live, interleaved, with medians and the target
   presence presence churn: watchers joined to one topic see churners join and leave
+  cluster  many nodes over NATS, many client processes: one broadcast to all
 
 run "parley-bench <command> -h" for the flags of a command.
 `
@@ -80,6 +101,12 @@ func main() {
 		err = runLive(args)
 	case "livecompare":
 		err = runLiveCompare(args)
+	case "cluster":
+		err = runCluster(args)
+	case "worker": // hidden: cluster's client processes
+		err = runWorker(args)
+	case "nats": // hidden: cluster's NATS server
+		err = runNATS(args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return

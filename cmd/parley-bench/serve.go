@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +26,8 @@ import (
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/presence"
+	"github.com/parley-go/parley/pubsub"
+	"github.com/parley-go/parley/pubsub/natspubsub"
 )
 
 // benchChannel serves "bench:*": every join is accepted, "ping" is
@@ -52,6 +55,63 @@ type serverStats struct {
 	CPUMicros int64 `json:"cpu_us"`
 	// LiveViews counts the connected dashboard views (command live).
 	LiveViews int64 `json:"live_views"`
+	// Adapter is the cluster adapter's counters (serve -nats only).
+	Adapter *pubsub.AdapterStats `json:"adapter,omitempty"`
+	// Arrivals maps the stamp of each of the latest "msg" broadcasts of
+	// the -probe topic to when it reached this node's PubSub (unix ns).
+	Arrivals map[int64]int64 `json:"arrivals,omitempty"`
+}
+
+// arrivalProbe is a PubSub subscriber that records when each "msg"
+// broadcast arrives: on the sending node that is the moment of the
+// broadcast, on the others the moment the NATS adapter hands it over.
+type arrivalProbe struct {
+	// mu guards at.
+	mu sync.Mutex
+	at map[int64]int64 // stamp → unix ns
+}
+
+// Deliver records m's arrival; it keeps the latest 1024 stamps.
+func (p *arrivalProbe) Deliver(m *pubsub.Message) {
+	now := time.Now().UnixNano()
+	i := bytes.Index(m.Payload, msgMarker)
+	if i < 0 {
+		return
+	}
+	t, ok := leadingInt(m.Payload[i+len(msgMarker):])
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at == nil || len(p.at) >= 1024 {
+		p.at = make(map[int64]int64)
+	}
+	p.at[t] = now
+}
+
+func (p *arrivalProbe) arrivals() map[int64]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.at)
+}
+
+// clusterPubSub returns nils for an empty natsURL (the Endpoint makes its
+// own in-process PubSub), else a PubSub over NATS named node and its
+// adapter; the caller closes the PubSub after the Endpoint's Shutdown.
+func clusterPubSub(natsURL, node string, logger *slog.Logger) (*pubsub.PubSub, *natspubsub.Adapter, error) {
+	if natsURL == "" {
+		return nil, nil, nil
+	}
+	if node == "" {
+		node = fmt.Sprintf("bench-%d", os.Getpid())
+	}
+	a := natspubsub.New(natspubsub.Config{URL: natsURL, Namespace: "parley-bench", Logger: logger})
+	ps, err := pubsub.New(pubsub.Config{Node: node, Adapter: a, Logger: logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("serve: -nats: %w", err)
+	}
+	return ps, a, nil
 }
 
 func runServe(args []string) error {
@@ -60,6 +120,9 @@ func runServe(args []string) error {
 	maxtime := fs.Duration("maxtime", 30*time.Minute, "exit by itself after this long")
 	memRate := fs.Int("memprofilerate", 0, "runtime.MemProfileRate (0 keeps the default 512 KiB; 1 records every allocation)")
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
+	natsURL := fs.String("nats", "", "NATS URL (nats://host:port): broadcasts reach every serve on the same NATS (default: in-process PubSub)")
+	node := fs.String("node", "", "this node's name with -nats, unique among the nodes (default bench-<pid>)")
+	probeTopic := fs.String("probe", "", "record when each \"msg\" broadcast of this topic reaches this node's PubSub (GET /bench/stats: arrivals)")
 	_ = fs.Parse(args)
 	if *memRate > 0 {
 		runtime.MemProfileRate = *memRate
@@ -70,9 +133,23 @@ func runServe(args []string) error {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true})
+	ps, adapter, err := clusterPubSub(*natsURL, *node, logger)
 	if err != nil {
 		return err
+	}
+	if ps != nil {
+		defer ps.Close()
+	}
+	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps})
+	if err != nil {
+		return err
+	}
+	probe := &arrivalProbe{}
+	if *probeTopic != "" {
+		// Subscribed before any socket, so LocalBroadcast reaches it first.
+		if err := ep.PubSub().Subscribe(*probeTopic, probe); err != nil {
+			return fmt.Errorf("serve: -probe: %w", err)
+		}
 	}
 	router := &channel.Router{}
 	router.Handle("bench:*", func() channel.Channel { return benchChannel{} })
@@ -103,12 +180,12 @@ func runServe(args []string) error {
 		return ep.Broadcast(ctx, topic, event, payload)
 	}
 	ep.HandleFunc("POST /bench/broadcast", func(w http.ResponseWriter, r *http.Request) {
-		sent, lateMax, err := broadcast(r.Context(), send, r)
+		res, err := broadcast(r.Context(), send, r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		writeJSON(w, map[string]int64{"sent": sent, "late_max_ns": lateMax})
+		writeJSON(w, res)
 	})
 	ep.HandleFunc("POST /bench/gc", func(w http.ResponseWriter, _ *http.Request) {
 		runtime.GC()
@@ -118,11 +195,17 @@ func runServe(args []string) error {
 	ep.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, _ *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		writeJSON(w, serverStats{
+		st := serverStats{
 			Goroutines: runtime.NumGoroutine(), Sockets: sockets.Sockets(),
 			HeapInuse: ms.HeapInuse, HeapObjects: ms.HeapObjects, StackInuse: ms.StackInuse, Sys: ms.Sys,
 			CPUMicros: selfCPU().Microseconds(), LiveViews: dash.views.Load(),
-		})
+		}
+		if adapter != nil {
+			as := adapter.Stats()
+			st.Adapter = &as
+		}
+		st.Arrivals = probe.arrivals()
+		writeJSON(w, st)
 	})
 	// runtime/pprof directly: no net/http/pprof, which registers on
 	// http.DefaultServeMux.
@@ -169,10 +252,23 @@ func runServe(args []string) error {
 	defer cancel()
 	errs := []error{hs.Shutdown(ctx)}
 	errs = append(errs, ep.Shutdown(ctx), tracker.Close(ctx))
+	if ps != nil {
+		errs = append(errs, ps.Close())
+	}
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// broadcastResult is the answer of POST /bench/broadcast.
+type broadcastResult struct {
+	// Sent counts broadcasts (messages × topics).
+	Sent int64 `json:"sent"`
+	// LateMaxNanos is the worst lateness of a paced send.
+	LateMaxNanos int64 `json:"late_max_ns"`
+	// Stamps are the messages' "t" values, in sending order.
+	Stamps []int64 `json:"stamps"`
 }
 
 // broadcast serves POST /bench/broadcast?topic=&n=&size=&rate=&event=:
@@ -180,29 +276,28 @@ func runServe(args []string) error {
 // {"t":<unix nanos>,"p":"xxx…"} padded to size bytes. Without rate they go
 // out back to back and t is the time of sending; with rate (messages per
 // second) message i is due at start+i/rate, open loop, and t is that
-// scheduled time, so lateness counts as latency. It returns how many
-// broadcasts were made and the worst lateness of a paced send. send makes
-// one broadcast; for dashboardTopic it is one dashboard update instead.
-func broadcast(ctx context.Context, send func(ctx context.Context, topic, event string, payload json.RawMessage) error, r *http.Request) (sent, lateMax int64, err error) {
+// scheduled time, so lateness counts as latency. send makes one
+// broadcast; for dashboardTopic it is one dashboard update instead.
+func broadcast(ctx context.Context, send func(ctx context.Context, topic, event string, payload json.RawMessage) error, r *http.Request) (res broadcastResult, err error) {
 	q := r.URL.Query()
 	topics := q["topic"]
 	if len(topics) == 0 {
-		return 0, 0, errors.New("topic required")
+		return res, errors.New("topic required")
 	}
 	n, err := strconv.Atoi(q.Get("n"))
 	if err != nil || n < 0 {
-		return 0, 0, fmt.Errorf("bad n %q", q.Get("n"))
+		return res, fmt.Errorf("bad n %q", q.Get("n"))
 	}
 	size := 64
 	if s := q.Get("size"); s != "" {
 		if size, err = strconv.Atoi(s); err != nil || size < 0 || size > 1<<20 {
-			return 0, 0, fmt.Errorf("bad size %q", s)
+			return res, fmt.Errorf("bad size %q", s)
 		}
 	}
 	var rate float64
 	if s := q.Get("rate"); s != "" {
 		if rate, err = strconv.ParseFloat(s, 64); err != nil || rate < 0 {
-			return 0, 0, fmt.Errorf("bad rate %q", s)
+			return res, fmt.Errorf("bad rate %q", s)
 		}
 	}
 	event := q.Get("event")
@@ -221,25 +316,26 @@ func broadcast(ctx context.Context, send func(ctx context.Context, topic, event 
 				case <-timer.C:
 				case <-ctx.Done():
 					timer.Stop()
-					return sent, lateMax, ctx.Err()
+					return res, ctx.Err()
 				}
 			}
-			lateMax = max(lateMax, int64(time.Since(t)))
+			res.LateMaxNanos = max(res.LateMaxNanos, int64(time.Since(t)))
 		} else {
 			t = time.Now()
 		}
 		// A fresh slice per message: the encoded frame is shared by
 		// every connection's queue.
 		buf = benchPayload(buf[:0], t.UnixNano(), size)
+		res.Stamps = append(res.Stamps, t.UnixNano())
 		payload := json.RawMessage(append([]byte(nil), buf...))
 		for _, topic := range topics {
 			if err := send(ctx, topic, event, payload); err != nil {
-				return sent, lateMax, err
+				return res, err
 			}
-			sent++
+			res.Sent++
 		}
 	}
-	return sent, lateMax, nil
+	return res, nil
 }
 
 // benchPayload appends {"t":nanos,"p":"xx…"} padded with x to size bytes

@@ -6,7 +6,8 @@
 // addresses and their ephemeral port ranges); [Conn.Read] returns the next
 // data message, answering pings and the peer's close on the way;
 // [Conn.Write] sends a masked message; [Conn.Close] runs the close handshake
-// and [Conn.CloseNow] cuts the connection.
+// and [Conn.CloseNow] cuts the connection; [Conn.Detach] hands the socket
+// and its unread bytes to a reader of the caller's own.
 //
 // Concurrency: one goroutine may Read while others Write, Ping or Close;
 // writes are serialised inside the Conn. Everything that blocks takes a
@@ -558,3 +559,16 @@ func (c *Conn) Close(ctx context.Context, code int, reason string) error {
 
 // CloseNow closes the TCP connection without a close handshake.
 func (c *Conn) CloseNow() error { return c.nc.Close() }
+
+// Detach hands the connection over to the caller, for a reader of its own
+// (the load tool reads many connections with one epoll loop). It returns
+// the underlying net.Conn and the bytes already read from it that Read
+// has not yet returned: the start of the next frames. The Conn must not be
+// used afterwards, and no Read, Write or Close may be running; the caller
+// owns the net.Conn and closes it.
+func (c *Conn) Detach() (net.Conn, []byte) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	b, _ := c.br.Peek(c.br.Buffered())
+	return c.nc, append([]byte(nil), b...)
+}

@@ -335,6 +335,37 @@ func TestPingFragmentsAndClose(t *testing.T) {
 	}
 }
 
+// TestDetach: after Read returns the first of two frames that arrived in
+// one write, Detach gives back the socket and the second frame, already
+// buffered; the socket then carries the server's next frame.
+func TestDetach(t *testing.T) {
+	next := make(chan struct{})
+	u := rawServer(t, "", func(nc net.Conn, _ *bufio.Reader) {
+		_, _ = nc.Write([]byte{0x81, 2, 'h', 'i', 0x81, 3, 'y', 'o', 'u'})
+		<-next
+		_, _ = nc.Write([]byte{0x81, 1, '!'})
+	})
+	ctx := ctxT(t)
+	c, err := wsclient.Dial(ctx, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
+		t.Fatalf("read: %q %v, want hi", msg, err)
+	}
+	nc, rest := c.Detach()
+	defer nc.Close()
+	if want := []byte{0x81, 3, 'y', 'o', 'u'}; !bytes.Equal(rest, want) {
+		t.Fatalf("Detach returned %x buffered, want %x", rest, want)
+	}
+	close(next)
+	buf := make([]byte, 3)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(nc, buf); err != nil || !bytes.Equal(buf, []byte{0x81, 1, '!'}) {
+		t.Fatalf("socket after Detach: %x %v", buf, err)
+	}
+}
+
 func TestMaskedServerFrameRejected(t *testing.T) {
 	u := rawServer(t, "", func(nc net.Conn, _ *bufio.Reader) {
 		_, _ = nc.Write([]byte{0x81, 0x81, 1, 2, 3, 4, 'x'})
