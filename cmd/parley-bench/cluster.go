@@ -182,7 +182,8 @@ func (c *clusterRun) run(ctx context.Context, exe string, perWorker, warmup, sou
 	for i := range res.Nodes {
 		spec := serverSpec{
 			Name: fmt.Sprintf("node%d", i), Exe: exe, Addr: fmt.Sprintf("127.0.1.%d:0", i+1),
-			Args: []string{"serve", "-nats", natsURL, "-node", fmt.Sprintf("node%d", i), "-probe", "bench:0"},
+			// No presence tracker: its gossip would be NATS traffic too.
+			Args: []string{"serve", "-nats", natsURL, "-node", fmt.Sprintf("node%d", i), "-probe", "bench:0", "-presence=false"},
 		}
 		s, err := startServer(ctx, spec, maxtime)
 		if err != nil {

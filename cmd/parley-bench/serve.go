@@ -122,6 +122,7 @@ func runServe(args []string) error {
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	natsURL := fs.String("nats", "", "NATS URL (nats://host:port): broadcasts reach every serve on the same NATS (default: in-process PubSub)")
 	node := fs.String("node", "", "this node's name with -nats, unique among the nodes (default bench-<pid>)")
+	withPresence := fs.Bool("presence", true, "serve presence:* (its tracker gossips over the PubSub, over NATS too with -nats)")
 	probeTopic := fs.String("probe", "", "record when each \"msg\" broadcast of this topic reaches this node's PubSub (GET /bench/stats: arrivals)")
 	_ = fs.Parse(args)
 	if *memRate > 0 {
@@ -153,11 +154,13 @@ func runServe(args []string) error {
 	}
 	router := &channel.Router{}
 	router.Handle("bench:*", func() channel.Channel { return benchChannel{} })
-	tracker, err := presence.New(presence.Config{PubSub: ep.PubSub(), Logger: logger})
-	if err != nil {
-		return fmt.Errorf("serve: presence: %w", err)
+	var tracker *presence.Tracker
+	if *withPresence {
+		if tracker, err = presence.New(presence.Config{PubSub: ep.PubSub(), Logger: logger}); err != nil {
+			return fmt.Errorf("serve: presence: %w", err)
+		}
+		router.Handle("presence:*", func() channel.Channel { return presenceChannel{tracker: tracker} })
 	}
-	router.Handle("presence:*", func() channel.Channel { return presenceChannel{tracker: tracker} })
 	sockets, err := ep.Socket("/socket", channel.Config{Router: router})
 	if err != nil {
 		return err
@@ -251,7 +254,10 @@ func runServe(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	errs := []error{hs.Shutdown(ctx)}
-	errs = append(errs, ep.Shutdown(ctx), tracker.Close(ctx))
+	errs = append(errs, ep.Shutdown(ctx))
+	if tracker != nil {
+		errs = append(errs, tracker.Close(ctx))
+	}
 	if ps != nil {
 		errs = append(errs, ps.Close())
 	}
