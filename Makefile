@@ -18,10 +18,12 @@ demo: deps
 	go run ./cmd/parley-demo
 
 # bench: Parley against gorilla, gws, centrifuge and a raw write(2) server
-# (bench/peers), interleaved, 3 repeats at 10k connections; then LiveView,
-# Parley against jfyne/live (bench/peers/jfynelive) with 500 views, 3
-# interleaved repeats (~1 min); then the plots. Writes
-# bench/results/compare.{md,json}, live.{md,json} and *.png; < 10 min on 2 cores.
+# (bench/peers), interleaved, 3 repeats at 10k connections, plus idle memory
+# and one burst at 1k and 5k; then LiveView, Parley against jfyne/live
+# (bench/peers/jfynelive) with 500 views, 3 interleaved repeats (~30 s);
+# then the plots; then bench-cluster (~1.2 min). Writes
+# bench/results/compare.{md,json}, live.{md,json}, cluster-100k.txt and
+# *.png; about 7 min on 2 cores, < 10 min.
 bench:
 	go build -o bin/parley-bench ./cmd/parley-bench
 	./bin/parley-bench compare -n 10000 -repeats 3 -msgs 20 -paced-msgs 8 -rate 5 -slow 1 \
@@ -29,10 +31,11 @@ bench:
 	./bin/parley-bench livecompare -n 500 -updates 4 -warmup 1 -repeats 3 \
 		-peers bench/peers -out bench/results -timeout 3m
 	cd bench/plot && go run . -in ../results/compare.json -out ../results
+	$(MAKE) --no-print-directory bench-cluster
 
 # bench-cluster: issue #7's 100k target, 6 serve nodes over an embedded NATS
-# and 6 client worker processes, 10 broadcasts through node 0 (about 1.5 min;
-# not part of bench). Output: bench/results/cluster-100k.txt.
+# and 6 client worker processes, 10 broadcasts through node 0 (about 1.2
+# min). Output: bench/results/cluster-100k.txt.
 bench-cluster:
 	go build -o bin/parley-bench ./cmd/parley-bench
 	./bin/parley-bench cluster -nodes 6 -n 100000 -msgs 10 -rate 0.25 -timeout 10m > bench/results/cluster-100k.txt; \

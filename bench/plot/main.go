@@ -4,6 +4,7 @@
 //
 //	latency-paced.png, latency-burst.png  latency distribution (CDF) per server
 //	memory.png                             RSS per idle joined connection against connection count
+//	throughput.png                         burst deliveries per server CPU-second against connection count
 //
 // Usage: go run . -in ../results/compare.json -out ../results
 package main
@@ -30,8 +31,9 @@ type report struct {
 	N       int      `json:"n"`
 	Servers []string `json:"servers"`
 	Memory  map[string][]struct {
-		N          int     `json:"n"`
-		KiBPerConn float64 `json:"kib_per_conn"`
+		N             int     `json:"n"`
+		KiBPerConn    float64 `json:"kib_per_conn"`
+		BurstPerCoreS float64 `json:"burst_deliveries_per_server_cpu_s"`
 	} `json:"memory"`
 	Latency map[string]map[string][]int64 `json:"latency_quantiles_ns"`
 }
@@ -64,11 +66,21 @@ func main() {
 		}
 		fmt.Println("wrote", path)
 	}
-	path := filepath.Join(*out, "memory.png")
-	if err := memoryPlot(&rep, path); err != nil {
-		log.Fatal(err)
+	for _, f := range []struct {
+		file, title, y string
+		value          func(kib, perCore float64) float64
+	}{
+		{"memory.png", "server RSS per idle joined connection", "KiB per connection",
+			func(kib, _ float64) float64 { return kib }},
+		{"throughput.png", "burst fan-out: deliveries per server CPU-second", "deliveries per server CPU-s",
+			func(_, perCore float64) float64 { return perCore }},
+	} {
+		path := filepath.Join(*out, f.file)
+		if err := countPlot(&rep, f.title, f.y, f.value, path); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("wrote", path)
 	}
-	fmt.Println("wrote", path)
 }
 
 // latencyPlot draws the CDF of one fan-out kind's latencies, one line per
@@ -103,25 +115,28 @@ func latencyPlot(rep *report, kind, path string) error {
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }
 
-// memoryPlot draws KiB per idle joined connection against the connection
-// count, one line per server.
-func memoryPlot(rep *report, path string) error {
+// countPlot draws one figure against the connection count, one line per
+// server; value picks it from a point's KiB per connection and burst
+// deliveries per server CPU-second. Points without a value are left out.
+func countPlot(rep *report, title, ylabel string, value func(kib, perCore float64) float64, path string) error {
 	p := plot.New()
-	p.Title.Text = "server RSS per idle joined connection (" + rep.Date + ")"
+	p.Title.Text = title + " (" + rep.Date + ")"
 	p.X.Label.Text = "connections"
-	p.Y.Label.Text = "KiB per connection"
+	p.Y.Label.Text = ylabel
 	p.Y.Min = 0
 	p.Add(plotter.NewGrid())
 	names := slices.Clone(rep.Servers)
 	for i, name := range names {
 		pts := rep.Memory[name]
-		if len(pts) == 0 {
-			continue
-		}
 		sort.Slice(pts, func(a, b int) bool { return pts[a].N < pts[b].N })
-		xys := make(plotter.XYs, len(pts))
-		for j, pt := range pts {
-			xys[j].X, xys[j].Y = float64(pt.N), pt.KiBPerConn
+		var xys plotter.XYs
+		for _, pt := range pts {
+			if v := value(pt.KiBPerConn, pt.BurstPerCoreS); v > 0 {
+				xys = append(xys, plotter.XY{X: float64(pt.N), Y: v})
+			}
+		}
+		if len(xys) == 0 {
+			continue
 		}
 		line, scatter, err := plotter.NewLinePoints(xys)
 		if err != nil {

@@ -107,7 +107,7 @@ func TestCompareSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "compare", "-n", "20", "-servers", "parley,gorilla,raw-coalesced", "-repeats", "1",
-		"-msgs", "3", "-paced-msgs", "2", "-rate", "20", "-memsizes", "", "-settle", "1s",
+		"-msgs", "3", "-paced-msgs", "2", "-rate", "20", "-memsizes", "10", "-settle", "1s",
 		"-peers", "../../bench/peers", "-bindir", t.TempDir(), "-out", out, "-timeout", "80s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -128,6 +128,18 @@ func TestCompareSmoke(t *testing.T) {
 	for _, s := range rep.Summary {
 		if s.Runs != 1 || s.BurstDelivS <= 0 || s.PacedP99 <= 0 || s.SlowP99 <= 0 || s.KiBPerConn == 0 {
 			t.Errorf("implausible summary: %+v", s)
+		}
+	}
+	// Memory and burst throughput against connection count: 10 and 20.
+	for _, name := range []string{"parley", "gorilla"} {
+		pts := rep.Memory[name]
+		if len(pts) != 2 || pts[0].N != 10 || pts[1].N != 20 {
+			t.Fatalf("%s: points %+v, want n=10 and n=20", name, pts)
+		}
+		for _, pt := range pts {
+			if pt.KiBPerConn == 0 || pt.BurstPerCoreS <= 0 || pt.BurstDelivS <= 0 {
+				t.Errorf("%s: implausible point %+v", name, pt)
+			}
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "compare.md"))

@@ -50,6 +50,10 @@ type compareSummary struct {
 type memPoint struct {
 	N          int     `json:"n"`
 	KiBPerConn float64 `json:"kib_per_conn"`
+	// The burst fan-out at N connections (one run; the repeats' median at
+	// -n): deliveries per second and per server CPU-second.
+	BurstDelivS   float64 `json:"burst_deliveries_per_s,omitempty"`
+	BurstPerCoreS float64 `json:"burst_deliveries_per_server_cpu_s,omitempty"`
 }
 
 // compareReport is the JSON file compare writes.
@@ -78,7 +82,7 @@ func runCompare(args []string) error {
 	rate := fs.Float64("rate", 5, "paced: messages per second")
 	pacedMsgs := fs.Int("paced-msgs", 8, "paced: messages")
 	slow := fs.Int("slow", 1, "connections that stop reading in the slow-consumer run")
-	memSizes := fs.String("memsizes", "1000,5000", "extra connection counts for idle memory only (parley, gorilla, gws, centrifuge), comma-separated; empty for none")
+	memSizes := fs.String("memsizes", "1000,5000", "extra connection counts for idle memory and one burst fan-out (parley, gorilla, gws, centrifuge), comma-separated; empty for none")
 	settle := fs.Duration("settle", 10*time.Second, "idle: wait at most this long for RSS to hold still")
 	quiet := fs.Duration("quiet", 0, "before each fan-out, wait up to this long for the machine to be ≥ 90% idle")
 	sources := fs.Int("sources", 8, "source addresses 127.0.0.2 … 127.0.0.(1+sources)")
@@ -163,23 +167,26 @@ func runCompare(args []string) error {
 	}
 	// Memory against connection count: the extra sizes, then N from the
 	// repeats' median.
-	for _, size := range sizes {
+	for _, count := range sizes {
 		for _, name := range names {
 			if strings.HasPrefix(name, "raw") || ctx.Err() != nil {
 				continue
 			}
-			kib, err := idleOnly(ctx, specs[name], size, *sources, *settle)
+			pt, err := sizeRun(ctx, specs[name], count, *sources, *msgs, *size, *settle, *quiet)
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "compare: idle %s n=%d: %v\n", name, size, err)
+				fmt.Fprintf(os.Stderr, "compare: idle and burst %s n=%d: %v\n", name, count, err)
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "compare: idle %-14s n=%d %.2f KiB/conn\n", name, size, kib)
-			rep.Memory[name] = append(rep.Memory[name], memPoint{N: size, KiBPerConn: kib})
+			fmt.Fprintf(os.Stderr, "compare: idle %-14s n=%d %.2f KiB/conn; burst %.0f deliveries per server CPU-s\n",
+				name, count, pt.KiBPerConn, pt.BurstPerCoreS)
+			rep.Memory[name] = append(rep.Memory[name], pt)
 		}
 	}
 	for _, s := range rep.Summary {
 		if !strings.HasPrefix(s.Server, "raw") && s.Runs > 0 {
-			rep.Memory[s.Server] = append(rep.Memory[s.Server], memPoint{N: *n, KiBPerConn: s.KiBPerConn})
+			rep.Memory[s.Server] = append(rep.Memory[s.Server], memPoint{
+				N: *n, KiBPerConn: s.KiBPerConn, BurstDelivS: s.BurstDelivS, BurstPerCoreS: s.BurstPerCoreS,
+			})
 		}
 	}
 	rep.LoadEnd, rep.Seconds = loadAvg(), time.Since(began).Seconds()
@@ -249,20 +256,32 @@ func compareOne(ctx context.Context, spec serverSpec, repeat, n, sources, msgs, 
 	return run
 }
 
-// idleOnly measures RSS per idle joined connection at n connections.
-func idleOnly(ctx context.Context, spec serverSpec, n, sources int, settle time.Duration) (float64, error) {
+// sizeRun measures RSS per idle joined connection at n connections, then
+// one burst fan-out of msgs messages over them.
+func sizeRun(ctx context.Context, spec serverSpec, n, sources, msgs, size int, settle, quiet time.Duration) (memPoint, error) {
+	pt := memPoint{N: n}
 	srv, err := startServer(ctx, spec, 5*time.Minute)
 	if err != nil {
-		return 0, err
+		return pt, err
 	}
-	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, Proto: srv.proto, N: n, Topics: 1, Sources: sources, Dialers: 64}, settle, "")
+	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, Proto: srv.proto, N: n, Topics: 1, Sources: sources, Dialers: 64, Expect: msgs}, settle, "")
+	pt.KiBPerConn = res.KiBPerConn
+	if err == nil {
+		burst := fanoutResult{Mode: "burst", Server: spec.Name, N: n, Topics: 1, Msgs: msgs, Size: size}
+		if err = fanoutRun(ctx, srv, f, &burst, 2, quiet, ""); err == nil {
+			pt.BurstDelivS = burst.DeliveriesSec
+			if burst.ServerRusageCPUUs > 0 {
+				pt.BurstPerCoreS = 1e6 / burst.ServerRusageCPUUs
+			}
+		}
+	}
 	if f != nil {
 		f.close(context.Background())
 	}
 	if serr := srv.stop(); serr != nil && err == nil {
 		err = serr
 	}
-	return res.KiBPerConn, err
+	return pt, err
 }
 
 func median(v []float64) float64 {
@@ -389,7 +408,6 @@ func compareMarkdown(rep *compareReport, repeats, msgs, pacedMsgs, size int, rat
 		p("| slow consumer: server RSS bounded | grew %.0f KiB during the slow run | see note |\n", parley.SlowRSSGrowth)
 	}
 	if len(rep.Memory) > 0 {
-		p("\n## RSS per idle joined connection (KiB) against connection count\n\n")
 		var ns []int
 		for _, pts := range rep.Memory {
 			for _, pt := range pts {
@@ -399,27 +417,35 @@ func compareMarkdown(rep *compareReport, repeats, msgs, pacedMsgs, size int, rat
 			}
 		}
 		slices.Sort(ns)
-		p("| server |")
-		for _, n := range ns {
-			p(" %d |", n)
-		}
-		p("\n|---|%s\n", strings.Repeat("---|", len(ns)))
-		for _, name := range rep.Servers {
-			pts, ok := rep.Memory[name]
-			if !ok {
-				continue
-			}
-			p("| %s |", name)
+		table := func(title string, cell func(memPoint) string) {
+			p("\n## %s\n\n| server |", title)
 			for _, n := range ns {
-				i := slices.IndexFunc(pts, func(pt memPoint) bool { return pt.N == n })
-				if i < 0 {
-					p(" – |")
-				} else {
-					p(" %.2f |", pts[i].KiBPerConn)
-				}
+				p(" %d |", n)
 			}
-			p("\n")
+			p("\n|---|%s\n", strings.Repeat("---|", len(ns)))
+			for _, name := range rep.Servers {
+				pts, ok := rep.Memory[name]
+				if !ok {
+					continue
+				}
+				p("| %s |", name)
+				for _, n := range ns {
+					i := slices.IndexFunc(pts, func(pt memPoint) bool { return pt.N == n })
+					if i < 0 {
+						p(" – |")
+					} else {
+						p(" %s |", cell(pts[i]))
+					}
+				}
+				p("\n")
+			}
 		}
+		table("RSS per idle joined connection (KiB) against connection count", func(pt memPoint) string {
+			return fmt.Sprintf("%.2f", pt.KiBPerConn)
+		})
+		table("Burst deliveries per server CPU-second against connection count (one run each; at -n the median)", func(pt memPoint) string {
+			return fmt.Sprintf("%.0f", pt.BurstPerCoreS)
+		})
 	}
 	p("\n## Every run\n\n| server | repeat | KiB/conn | burst deliveries/s | burst CPU µs | frames/write | burst p99 ms | paced p99 ms | slow p99 ms | slow RSS KiB before → peak | other busy (burst) | error |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rep.Runs {
