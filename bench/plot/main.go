@@ -124,6 +124,7 @@ func countPlot(rep *report, title, ylabel string, value func(kib, perCore float6
 	p.X.Label.Text = "connections"
 	p.Y.Label.Text = ylabel
 	p.Y.Min = 0
+	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	names := slices.Clone(rep.Servers)
 	for i, name := range names {
