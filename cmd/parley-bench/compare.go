@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -114,23 +112,11 @@ func runCompare(args []string) error {
 	}
 
 	// Build every peer first.
-	binDir := *sf.binDir
-	if binDir == "" {
-		tmp, err := os.MkdirTemp("", "parley-bench-peers-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		binDir = tmp
+	specs, cleanup, err := resolveServers(ctx, names, *sf.peers, *sf.binDir)
+	if err != nil {
+		return err
 	}
-	specs := map[string]serverSpec{}
-	for _, name := range names {
-		spec, err := resolveServer(ctx, name, *sf.peers, binDir)
-		if err != nil {
-			return err
-		}
-		specs[name] = spec
-	}
+	defer cleanup()
 
 	lats := map[string]map[string][]int64{}
 	for r := range *repeats {
@@ -191,22 +177,9 @@ func runCompare(args []string) error {
 	}
 	rep.LoadEnd, rep.Seconds = loadAvg(), time.Since(began).Seconds()
 
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := writeReport(*out, "compare", &rep, compareMarkdown(&rep, *repeats, *msgs, *pacedMsgs, *size, *rate, *slow)); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(rep, "", " ")
-	if err != nil {
-		return err
-	}
-	md := compareMarkdown(&rep, *repeats, *msgs, *pacedMsgs, *size, *rate, *slow)
-	if err := errors.Join(
-		os.WriteFile(filepath.Join(*out, "compare.json"), js, 0o644),
-		os.WriteFile(filepath.Join(*out, "compare.md"), []byte(md), 0o644),
-	); err != nil {
-		return err
-	}
-	fmt.Print(md)
-	fmt.Printf("wrote %s and %s\n", filepath.Join(*out, "compare.md"), filepath.Join(*out, "compare.json"))
 	var failed []string
 	for _, r := range rep.Runs {
 		if r.Err != "" {

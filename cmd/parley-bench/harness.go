@@ -360,3 +360,46 @@ func buildPeer(ctx context.Context, dir, out string) (string, error) {
 	}
 	return abs, nil
 }
+
+// resolveServers resolves every named server, building the peers into
+// binDir (a temporary directory, removed by cleanup, when empty).
+func resolveServers(ctx context.Context, names []string, peersDir, binDir string) (specs map[string]serverSpec, cleanup func(), err error) {
+	cleanup = func() {}
+	if binDir == "" {
+		tmp, err := os.MkdirTemp("", "parley-bench-peers-")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		binDir = tmp
+	}
+	specs = map[string]serverSpec{}
+	for _, name := range names {
+		spec, err := resolveServer(ctx, name, peersDir, binDir)
+		if err != nil {
+			cleanup()
+			return nil, func() {}, err
+		}
+		specs[name] = spec
+	}
+	return specs, cleanup, nil
+}
+
+// writeReport writes <out>/<base>.json (rep, indented) and <base>.md (md),
+// and prints md.
+func writeReport(out, base string, rep any, md string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	jsPath, mdPath := filepath.Join(out, base+".json"), filepath.Join(out, base+".md")
+	if err := errors.Join(os.WriteFile(jsPath, js, 0o644), os.WriteFile(mdPath, []byte(md), 0o644)); err != nil {
+		return err
+	}
+	fmt.Print(md)
+	fmt.Printf("wrote %s and %s\n", mdPath, jsPath)
+	return nil
+}

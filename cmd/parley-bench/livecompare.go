@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -82,23 +80,11 @@ func runLiveCompare(args []string) error {
 		Command: "parley-bench livecompare " + strings.Join(args, " "), Date: began.UTC().Format(time.RFC3339),
 		Machine: machineInfo(), LoadStart: loadAvg(), N: *n, Updates: *updates, Warmup: *warmup, Repeats: *repeats, Servers: names,
 	}
-	binDir := *sf.binDir
-	if binDir == "" {
-		tmp, err := os.MkdirTemp("", "parley-bench-peers-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		binDir = tmp
+	specs, cleanup, err := resolveServers(ctx, names, *sf.peers, *sf.binDir)
+	if err != nil {
+		return err
 	}
-	specs := map[string]serverSpec{}
-	for _, name := range names {
-		spec, err := resolveServer(ctx, name, *sf.peers, binDir)
-		if err != nil {
-			return err
-		}
-		specs[name] = spec
-	}
+	defer cleanup()
 	for r := range *repeats {
 		for _, name := range names {
 			res, err := liveOnce(ctx, specs[name], *n, *updates, *warmup, *sources, *quiet, *timeout, "")
@@ -119,22 +105,9 @@ func runLiveCompare(args []string) error {
 		rep.Summary = append(rep.Summary, summarizeLive(name, rep.Runs))
 	}
 	rep.LoadEnd, rep.Seconds = loadAvg(), time.Since(began).Seconds()
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := writeReport(*out, "live", &rep, liveMarkdown(&rep)); err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(rep, "", " ")
-	if err != nil {
-		return err
-	}
-	md := liveMarkdown(&rep)
-	if err := errors.Join(
-		os.WriteFile(filepath.Join(*out, "live.json"), js, 0o644),
-		os.WriteFile(filepath.Join(*out, "live.md"), []byte(md), 0o644),
-	); err != nil {
-		return err
-	}
-	fmt.Print(md)
-	fmt.Printf("wrote %s and %s\n", filepath.Join(*out, "live.md"), filepath.Join(*out, "live.json"))
 	var failed []string
 	for _, r := range rep.Runs {
 		if r.Err != "" {
