@@ -8,7 +8,7 @@
 // it with [Socket.Closed]. [Broadcast] publishes to a topic from anywhere.
 //
 // Concurrency contract. A Socket handles its frames strictly in order, in
-// the transport's reader goroutine, and never runs application code there:
+// the goroutine the transport calls it from, and never runs application code there:
 // each joined channel has a mailbox served by a goroutine that exists only
 // while the mailbox is non-empty. So the methods of one Channel value are
 // never called concurrently and need no locks, a slow handler delays only

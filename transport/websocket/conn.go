@@ -45,7 +45,7 @@ type conn struct {
 	pollID   uint64
 	// first receives the first byte of each frame (see serve); frag,
 	// fragOp and inFrag hold a fragmented message being assembled. Only
-	// the reader goroutine touches them.
+	// the current reader (one at a time) touches them.
 	first  [1]byte
 	inFrag bool
 	fragOp byte

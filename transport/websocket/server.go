@@ -5,9 +5,12 @@
 // Entry points: [New] builds a [Server], an http.Handler to mount at
 // "<socket path>/websocket"; [Server.Shutdown] drains it.
 //
-// Per connection: one reader goroutine that reads frame headers straight
-// from the socket (no read buffer is held while idle). Writes are made by a
-// few flushers shared by all connections, each connection's pending frames
+// Per connection, on Linux: no goroutine while idle. A connection between
+// frames is parked on the server's epoll poller, which starts a reader when
+// bytes arrive; the reader reads frame headers straight from the socket (no
+// read buffer is held) and parks the connection again (see park.go). On
+// other systems each connection has one reader goroutine. Writes are made
+// by a few flushers shared by all connections, each connection's pending frames
 // coalesced into one non-blocking writev; only a connection whose socket
 // buffer is full gets a writer goroutine of its own until it has caught up
 // (see flush.go). The outbound queue is bounded in frames and bytes; a
@@ -19,7 +22,7 @@
 // (the response always selects "phoenix"), then the Handler's Connect.
 //
 // Concurrency: a Server is safe for concurrent use; the Receiver of a
-// connection is called from its reader goroutine only.
+// connection is called from one goroutine at a time, in frame order.
 package websocket
 
 import (
