@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 )
@@ -25,7 +26,7 @@ import (
 // the client's close frame within CloseTimeout), abort and the idle sweep
 // (which end the connection). Only a reader that parks sets it back.
 
-// errWouldBlock is probe's answer when no byte waits on the socket.
+// errWouldBlock is tryRead's answer when no byte waits on the socket.
 var errWouldBlock = errors.New("websocket: would block")
 
 // errPollerStopping refuses a connection to a poller that has lost its
@@ -114,44 +115,85 @@ func (c *conn) claimParked() bool {
 	return true
 }
 
+// readBufSize is the size of the buffer a reader borrows for one burst.
+const readBufSize = 4 << 10
+
+// burstReader serves the bytes of the reader's last non-blocking read, then
+// reads the socket itself (blocking, under the frame's read deadline), for
+// a frame that did not arrive whole.
+type burstReader struct {
+	buf []byte // unread bytes of the last read
+	nc  net.Conn
+}
+
+func (r *burstReader) Read(p []byte) (int, error) {
+	if len(r.buf) > 0 {
+		n := copy(p, r.buf)
+		r.buf = r.buf[n:]
+		return n, nil
+	}
+	return r.nc.Read(p)
+}
+
 // readBurst reads the frames that have arrived on a woken connection, then
-// parks it again. A connection that is closing is read to its end by
+// parks it again. It borrows a buffer from the server's pool for the burst,
+// so that a small frame costs one read system call and an idle connection
+// holds no buffer. A connection that is closing is read to its end by
 // serve instead, which keeps the close deadline.
 func (c *conn) readBurst() {
 	defer c.srv.wg.Done()
+	bp := c.srv.readBufs.Get().(*[]byte)
+	br := &burstReader{nc: c.nc}
+	c.rd = br
+	// done gives the buffer back unless bytes of it are still to be read.
+	done := func() {
+		if len(br.buf) == 0 {
+			c.rd = c.nc
+			c.srv.readBufs.Put(bp)
+		}
+	}
 	deadline := false
 	for {
 		c.mu.Lock()
 		closing := c.closing
 		c.mu.Unlock()
 		if closing {
+			done()
 			c.finish(c.serve())
 			return
 		}
-		err := c.probe()
-		if errors.Is(err, errWouldBlock) {
-			if deadline {
-				_ = c.nc.SetReadDeadline(time.Time{})
-			}
-			if c.park() {
+		if len(br.buf) == 0 {
+			n, err := c.tryRead(*bp)
+			if errors.Is(err, errWouldBlock) {
+				if deadline {
+					_ = c.nc.SetReadDeadline(time.Time{})
+				}
+				done()
+				if c.park() {
+					return
+				}
+				c.finish(c.serve())
 				return
 			}
-			c.finish(c.serve())
-			return
+			if err != nil {
+				done()
+				c.finish(err)
+				return
+			}
+			br.buf = (*bp)[:n]
 		}
-		if err != nil {
-			c.finish(err)
-			return
-		}
+		b0 := br.buf[0]
+		br.buf = br.buf[1:]
 		c.lastRead.Store(time.Now().UnixNano())
 		// The rest of the frame may still be on its way: IdleTimeout
 		// bounds the wait for it, as in serve.
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
 		deadline = true
-		if err := c.frame(c.first[0]); err != nil {
+		if err := c.frame(b0); err != nil {
 			if errors.Is(err, errClosed) {
 				err = nil
 			}
+			done()
 			c.finish(err)
 			return
 		}

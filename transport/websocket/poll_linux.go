@@ -221,14 +221,14 @@ func (p *poller) isStopping() bool {
 	return p.stopping
 }
 
-// probe reads the first byte of the next frame into c.first without
-// waiting: errWouldBlock means nothing is there.
-func (c *conn) probe() error {
+// tryRead reads what the socket holds into p without waiting:
+// errWouldBlock means nothing is there, io.EOF that the peer closed.
+func (c *conn) tryRead(p []byte) (int, error) {
 	var n int
 	var rerr error
 	err := c.raw.Read(func(fd uintptr) bool {
 		for {
-			n, rerr = unix.Read(int(fd), c.first[:])
+			n, rerr = unix.Read(int(fd), p)
 			if !errors.Is(rerr, unix.EINTR) {
 				return true
 			}
@@ -236,13 +236,13 @@ func (c *conn) probe() error {
 	})
 	switch {
 	case err != nil:
-		return err
+		return 0, err
 	case errors.Is(rerr, unix.EAGAIN):
-		return errWouldBlock
+		return 0, errWouldBlock
 	case rerr != nil:
-		return rerr
+		return 0, rerr
 	case n == 0:
-		return io.EOF
+		return 0, io.EOF
 	}
-	return nil
+	return n, nil
 }

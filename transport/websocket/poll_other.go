@@ -14,8 +14,8 @@ func newPoller(*Server) (*poller, error) {
 	return nil, errors.New("websocket: no poller on this system")
 }
 
-func (*poller) add(*conn) error   { return errors.ErrUnsupported }
-func (*poller) rearm(*conn) error { return errors.ErrUnsupported }
-func (*poller) remove(*conn) bool { return false }
-func (*poller) isStopping() bool  { return true }
-func (c *conn) probe() error      { return errors.ErrUnsupported }
+func (*poller) add(*conn) error             { return errors.ErrUnsupported }
+func (*poller) rearm(*conn) error           { return errors.ErrUnsupported }
+func (*poller) remove(*conn) bool           { return false }
+func (*poller) isStopping() bool            { return true }
+func (c *conn) tryRead([]byte) (int, error) { return 0, errors.ErrUnsupported }

@@ -87,6 +87,9 @@ type Server struct {
 	// a writer goroutine of their connection.
 	handoffs atomic.Int64
 
+	// readBufs holds the buffers readers borrow for a burst (park.go).
+	readBufs sync.Pool
+
 	// pollMu guards poll, the poller that parks idle connections (see
 	// park.go); nil until the first connection parks.
 	pollMu sync.Mutex
@@ -131,6 +134,7 @@ func New(h transport.Handler, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, handler: h, conns: make(map[*conn]struct{}), m: transport.NewMetrics(opts.Metrics, "websocket")}
+	s.readBufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	s.flushers = make([]*flusher, runtime.GOMAXPROCS(0))
 	for i := range s.flushers {
 		s.flushers[i] = &flusher{srv: s}

@@ -129,6 +129,13 @@ func dial(t testing.TB, hs *httptest.Server, query string, header http.Header) (
 
 func (c *client) writeFrame(t *testing.T, fin bool, op byte, payload []byte, masked bool) {
 	t.Helper()
+	if _, err := c.nc.Write(clientFrame(fin, op, payload, masked)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clientFrame encodes one frame as a client sends it.
+func clientFrame(fin bool, op byte, payload []byte, masked bool) []byte {
 	b0 := op
 	if fin {
 		b0 |= 0x80
@@ -153,9 +160,7 @@ func (c *client) writeFrame(t *testing.T, fin bool, op byte, payload []byte, mas
 		hdr = append(hdr, mask[:]...)
 		unmask(body, mask, 0)
 	}
-	if _, err := c.nc.Write(append(hdr, body...)); err != nil {
-		t.Fatal(err)
-	}
+	return append(hdr, body...)
 }
 
 func (c *client) send(t *testing.T, op byte, payload string) {
@@ -442,6 +447,38 @@ func TestParkedConnectionsHaveNoGoroutine(t *testing.T) {
 	want := fmt.Sprintf(`parley_disconnects_total{transport="websocket",code="1006",reason="idle timeout"} %d`, n-1)
 	if !strings.Contains(text.String(), want) {
 		t.Fatalf("metrics lack %s:\n%s", want, text.String())
+	}
+}
+
+// TestBurstReads sends several frames in one write, one of them larger
+// than a reader's burst buffer, and a frame split over two writes: every
+// frame must be echoed whole and in order.
+func TestBurstReads(t *testing.T) {
+	_, hs := newTestServer(t, &echoHandler{}, Options{})
+	c, _ := dial(t, hs, phoenixQuery, nil)
+	frame := func(payload string) []byte { return clientFrame(true, opText, []byte(payload), true) }
+	big := strings.Repeat("x", 3*readBufSize+17)
+	want := []string{"one", big, "three"}
+	var all []byte
+	for _, p := range want {
+		all = append(all, frame(p)...)
+	}
+	if _, err := c.nc.Write(all); err != nil {
+		t.Fatal(err)
+	}
+	// A frame split after its first three bytes, in two writes.
+	split := frame("split in two")
+	if _, err := c.nc.Write(split[:3]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // let the first part arrive alone; the test holds either way
+	if _, err := c.nc.Write(split[3:]); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range append(want, "split in two") {
+		if _, p := c.read(t); string(p) != w {
+			t.Fatalf("echo %.20q (%d bytes), want %.20q (%d bytes)", p, len(p), w, len(w))
+		}
 	}
 }
 
