@@ -17,15 +17,30 @@ func TestDependencyDirection(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	deps := map[string][]string{}
+	external := map[string][]string{} // imports outside the module and the standard library
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
-		var own []string
+		var own, ext []string
 		for _, d := range fields[1:] {
-			if strings.HasPrefix(d, mod) {
+			switch {
+			case strings.HasPrefix(d, mod):
 				own = append(own, strings.TrimPrefix(strings.TrimPrefix(d, mod), "/"))
+			case strings.Contains(strings.SplitN(d, "/", 2)[0], "."):
+				ext = append(ext, d)
 			}
 		}
-		deps[strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")] = own
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")
+		deps[pkg], external[pkg] = own, ext
+	}
+	// The packages on a request's path link nothing from outside the
+	// standard library but the transport's system calls (DEPENDENCIES.md).
+	for _, pkg := range []string{"wire", "metrics", "transport", "transport/websocket", "transport/longpoll", "channel",
+		"pubsub", "presence", "presence/crdt", "live", "live/diff", "live/render", "live/stream"} {
+		for _, d := range external[pkg] {
+			if d != "golang.org/x/sys/unix" || pkg != "transport/websocket" {
+				t.Errorf("%s imports %s, outside the standard library", pkg, d)
+			}
+		}
 	}
 	forbidden := map[string][]string{
 		"wire":                {"*"},
