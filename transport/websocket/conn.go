@@ -24,13 +24,14 @@ type outFrame struct {
 	data []byte
 }
 
-// conn is one WebSocket connection. Its reader runs in one goroutine; its
-// frames are written by the server's flushers, so an idle connection costs
-// one goroutine and no buffers.
+// conn is one WebSocket connection. Between frames it is parked on the
+// server's poller where the system allows (park.go), else read by a
+// goroutine of its own; its frames are written by the server's flushers
+// (flush.go). So an idle connection costs no goroutine and no buffer.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
-	rd     io.Reader // nc, or the hijacked reader while it holds buffered bytes
+	rd     io.Reader // nc, the hijacked reader while it holds buffered bytes, or a burst's buffer (park.go)
 	remote string
 	recv   transport.Receiver
 	// raw writes without blocking (nil when nc is not a socket); shard is
