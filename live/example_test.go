@@ -25,7 +25,9 @@ func (g *greeter) Mount(s *live.Socket, params url.Values) error {
 	return nil
 }
 
-func (g *greeter) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(greeterTemplate) }
+func (g *greeter) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(greeterTemplate)
+}
 
 func (g *greeter) HandleEvent(s *live.Socket, e live.Event) error {
 	if e.Name == "shout" {
