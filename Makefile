@@ -3,6 +3,7 @@
 
 test:
 	bash scripts/deps.sh
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	go test -race ./...
 	node --test e2e/
