@@ -1,5 +1,5 @@
 # Parley: `make test` runs everything CI runs, in this order.
-.PHONY: test deps e2e demo bench bench-cluster fuzz soak
+.PHONY: test deps e2e demo bench bench-cluster fuzz soak mutants
 
 test:
 	bash scripts/deps.sh
@@ -70,3 +70,9 @@ fuzz:
 SOAK ?= 3m
 soak:
 	PARLEY_SOAK=$(SOAK) go test -run 'Soak$$' -v -timeout 15m ./internal/soak/
+
+# mutants: applies each documented-behaviour mutation of scripts/mutants to
+# a throw-away copy of the tree and expects a test to fail on it (about a
+# minute). `go run ./scripts/mutants -list` names them; -run picks some.
+mutants:
+	go run ./scripts/mutants

@@ -72,11 +72,17 @@ func TestLongPollChannelRoundTrip(t *testing.T) {
 	if post.Status != 200 {
 		t.Fatalf("post = %+v", post)
 	}
+	// The POST answers once its messages are handed to the socket, not once
+	// the join has run: a broadcast goes only to a joined channel, so wait
+	// for the join's reply (as a client does) before broadcasting.
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < 1 && time.Now().Before(deadline) {
+		got = append(got, lp(t, "GET", session, "").Messages...)
+	}
 	if err := ep.Broadcast(context.Background(), "greet:a", "news", map[string]string{"h": "<b>&"}); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	deadline := time.Now().Add(5 * time.Second)
 	for len(got) < 3 && time.Now().Before(deadline) {
 		got = append(got, lp(t, "GET", session, "").Messages...)
 	}
