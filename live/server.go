@@ -72,7 +72,16 @@ type Page struct {
 	CSRFToken string
 	// Content is the view container with the rendered view inside.
 	Content template.HTML
+	// Scripts are Config.Scripts: module scripts, in order.
 	Scripts []string
+	// Styles are the stylesheets; DefaultLayout's own (the connection
+	// notice) by default.
+	Styles []string
+	// Icon is the favicon's URL; Parley's by default.
+	Icon string
+	// SocketPath is Config.SocketPath, for the bootstrap script (a
+	// parley-socket meta tag).
+	SocketPath string
 }
 
 // Group is a live session.
@@ -88,10 +97,12 @@ type Server struct {
 	signer *Signer
 	log    *slog.Logger
 
-	// mu guards routes, groups and cfg.PubSub.
+	// mu guards routes, groups, err and cfg.PubSub.
 	mu     sync.RWMutex
 	routes []*route
 	groups map[string]*Group
+	// err is the first routing error, returned by Err.
+	err error
 }
 
 // New returns a Server.
@@ -105,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.TokenMaxAge = 24 * time.Hour
 	}
 	if cfg.Scripts == nil {
-		cfg.Scripts = []string{"/assets/parley/live.js"}
+		cfg.Scripts = []string{assetURL("live.js")}
 	}
 	if cfg.SocketPath == "" {
 		cfg.SocketPath = "/live"
@@ -174,23 +185,48 @@ func (s *Server) Group(name string, opts GroupOptions) *Group {
 }
 
 // Handle routes pattern to views made by newView in the default group.
-func (s *Server) Handle(pattern string, newView func() View) {
+func (s *Server) Handle(pattern string, newView func() View) error {
 	s.mu.RLock()
 	g := s.groups[""]
 	s.mu.RUnlock()
-	g.Handle(pattern, newView)
+	return g.Handle(pattern, newView)
 }
 
-// Handle routes pattern ("/products/{sku}") to views made by newView. It
-// panics on a malformed pattern, a programming error.
-func (g *Group) Handle(pattern string, newView func() View) {
+// Handle routes pattern ("/products/{sku}", "/" for the root) to views
+// made by newView. A malformed pattern, or one that matches the same paths
+// as a routed pattern, is an error naming both; the route is not added.
+// The first such error is also kept for [Server.Err], which Endpoint.Live
+// returns, so that callers may ignore Handle's result.
+func (g *Group) Handle(pattern string, newView func() View) error {
 	segs, err := parsePattern(pattern)
-	if err != nil {
-		panic(err)
+	if err == nil && newView == nil {
+		err = fmt.Errorf("live: pattern %q: nil view constructor", pattern)
 	}
 	g.srv.mu.Lock()
 	defer g.srv.mu.Unlock()
+	if err == nil {
+		for _, r := range g.srv.routes {
+			if sameShape(r.segs, segs) {
+				err = fmt.Errorf("live: pattern %q conflicts with pattern %q", pattern, r.pattern)
+				break
+			}
+		}
+	}
+	if err != nil {
+		if g.srv.err == nil {
+			g.srv.err = err
+		}
+		return err
+	}
 	g.srv.routes = append(g.srv.routes, &route{pattern: pattern, segs: segs, group: g, new: newView})
+	return nil
+}
+
+// Err returns the first error of Handle, or nil.
+func (s *Server) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.err
 }
 
 // Patterns returns the route patterns, for mounting on an HTTP mux.
@@ -306,7 +342,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.WriteString(`">`)
 	b.WriteString(inner)
 	b.WriteString(`</div>`)
-	page := &Page{CSRFToken: csrfToken, Content: template.HTML(b.String()), Scripts: s.cfg.Scripts}
+	page := &Page{CSRFToken: csrfToken, Content: template.HTML(b.String()), Scripts: s.cfg.Scripts,
+		Styles: []string{assetURL("live.css")}, Icon: assetURL("favicon.svg"), SocketPath: s.cfg.SocketPath}
 	if sock.title != nil {
 		page.Title = *sock.title
 	}
@@ -410,17 +447,25 @@ var defaultLayout = template.Must(template.New("layout").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{{.CSRFToken}}">
-<title>{{.Title}}</title>
-<link rel="icon" href="/favicon.svg">
-{{range .Scripts}}<script type="module" src="{{.}}"></script>
+{{with .SocketPath}}<meta name="parley-socket" content="{{.}}">
+{{end}}<title>{{.Title}}</title>
+{{with .Icon}}<link rel="icon" href="{{.}}">
+{{end}}{{range .Styles}}<link rel="stylesheet" href="{{.}}">
+{{end}}{{range .Scripts}}<script type="module" src="{{.}}"></script>
 {{end}}</head>
 <body>
 {{.Content}}
+<div class="parley-reconnecting" role="status" aria-live="polite" hidden>Reconnecting…</div>
 </body>
 </html>
 `))
 
-// DefaultLayout is a minimal page: CSRF meta, title, the scripts, the view.
+// DefaultLayout is a minimal page: CSRF meta, title, icon, styles, the
+// scripts, the view, and a "Reconnecting…" notice that shows while the view
+// is not live (the client puts phx-error on the view container; Parley's
+// live.css shows the notice that follows it). A layout of your own keeps
+// the notice by writing the same element after Content and linking
+// p.Styles.
 func DefaultLayout(w io.Writer, p *Page) error {
 	return defaultLayout.Execute(w, p)
 }
