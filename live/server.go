@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,13 +22,23 @@ import (
 	"github.com/parley-go/parley/pubsub"
 )
 
-// Config configures a Server. The zero value works with a random signing
-// key (tokens then die with the process) and the default layout.
+// Config configures a Server. The zero value works: the secret key base
+// from PARLEY_SECRET_KEY_BASE (or, without it, a random one and a
+// warning), the default layout and assets.
 type Config struct {
-	// Keys sign session, static, flash and CSRF tokens; the first signs,
-	// all verify (rotation). Each at least 32 bytes. Default: one random
-	// key.
-	Keys [][]byte
+	// SecretKeyBase is the application's secret, like Phoenix's
+	// secret_key_base: the signing key of every session, static, flash and
+	// CSRF token is derived from it. Several rotate: the first signs, all
+	// verify; put the new one first and drop the old once its tokens
+	// expired (TokenMaxAge). Each at least 32 bytes; make one with
+	// [GenerateSecretKeyBase] or `openssl rand -base64 48`. Cluster nodes
+	// must share it, and it must survive restarts, or every open page
+	// reloads itself after a restart (its tokens no longer verify).
+	//
+	// Default: [EnvSecretKeyBase] (PARLEY_SECRET_KEY_BASE, comma-separated
+	// for rotation); without it, a random secret that dies with the
+	// process, and a warning in the log.
+	SecretKeyBase []string
 	// TokenMaxAge bounds the age of session tokens; default 24 h.
 	TokenMaxAge time.Duration
 	// PubSub is what views subscribe on; set by Endpoint.Live by default.
@@ -107,10 +118,10 @@ type Server struct {
 
 // New returns a Server.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Keys) == 0 {
-		k := make([]byte, 32)
-		_, _ = rand.Read(k)
-		cfg.Keys = [][]byte{k}
+	cfg.SecretKeyBase = slices.Clone(cfg.SecretKeyBase)
+	keys, ephemeral, err := secretKeys(cfg.SecretKeyBase)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.TokenMaxAge <= 0 {
 		cfg.TokenMaxAge = 24 * time.Hour
@@ -124,7 +135,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	signer, err := NewSigner(cfg.TokenMaxAge, cfg.Keys...)
+	if ephemeral {
+		cfg.Logger.Warn("live: no secret key base (Config.SecretKeyBase or " + EnvSecretKeyBase + "): using a random one; " +
+			"open pages reload after every restart and cluster nodes refuse each other's pages")
+	}
+	signer, err := NewSigner(cfg.TokenMaxAge, keys...)
 	if err != nil {
 		return nil, err
 	}
@@ -417,23 +432,46 @@ func (s *Server) takeFlashCookie(w http.ResponseWriter, r *http.Request) map[str
 	return flash
 }
 
-// ErrCSRF refuses a live socket whose CSRF token does not match the
-// browser's cookie.
+// ErrCSRF is the cause logged when a live socket's CSRF token does not
+// match the browser's CSRF cookie; the socket is accepted, and every join
+// on it answers {"reason":"stale"}, on which the client reloads the page
+// and so gets a fresh cookie and token.
 var ErrCSRF = errors.New("live: invalid CSRF token")
 
-// Connect is the live socket's connect hook: the _csrf_token param must
-// be the token of the browser's CSRF cookie.
+// csrfErrorAssign is the socket assign where Connect leaves a CSRF failure
+// for Join to answer.
+const csrfErrorAssign = "_parley_csrf_error"
+
+// Connect is the live socket's connect hook. It never refuses the socket
+// (a refused WebSocket upgrade only makes the client retry forever): a
+// _csrf_token param that is not the token of the browser's CSRF cookie is
+// remembered, and every join on the socket then answers {"reason":"stale"}
+// (the client reloads the page) with the cause logged once.
 func (s *Server) Connect(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
-	var secret string
-	if err := s.signer.Verify(purposeCSRF, info.Params.Get("_csrf_token"), &secret); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCSRF, err)
-	}
-	req := http.Request{Header: info.Header}
-	c, err := req.Cookie(csrfCookie)
-	if err != nil || c.Value != secret {
-		return nil, ErrCSRF
+	if err := s.checkCSRF(info.Params.Get("_csrf_token"), info.Header); err != nil {
+		return map[string]any{csrfErrorAssign: err.Error()}, nil
 	}
 	return map[string]any{}, nil
+}
+
+// checkCSRF verifies a CSRF token against the cookie in header.
+func (s *Server) checkCSRF(token string, header http.Header) error {
+	if token == "" {
+		return fmt.Errorf("%w: no _csrf_token param", ErrCSRF)
+	}
+	var secret string
+	if err := s.signer.Verify(purposeCSRF, token, &secret); err != nil {
+		return fmt.Errorf("%w: %w", ErrCSRF, err)
+	}
+	req := http.Request{Header: header}
+	c, err := req.Cookie(csrfCookie)
+	if err != nil {
+		return fmt.Errorf("%w: no %s cookie", ErrCSRF, csrfCookie)
+	}
+	if c.Value != secret {
+		return fmt.Errorf("%w: token of another %s cookie", ErrCSRF, csrfCookie)
+	}
+	return nil
 }
 
 // Register routes the "lv:*" topics of a socket's router to views.
