@@ -49,6 +49,15 @@ type Config struct {
 	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
 	// ID, if set, replaces the socket id function (tests).
 	ID func(assigns map[string]any) string
+	// SecretKeyBase, if set, is the secret of every signed token
+	// (live.Config.SecretKeyBase). Otherwise SecretFile, if set, names a
+	// file holding it (one secret a line, the first signs: rotation); else
+	// PARLEY_SECRET_KEY_BASE; else the demo generates one on first start
+	// and keeps it in DataDir/secret_key_base, so a restart keeps open
+	// pages alive. Cluster nodes must share one: give them the same
+	// SecretFile or environment.
+	SecretKeyBase []string
+	SecretFile    string
 	// HoldTTL is the commerce cart reservation time; default 2 minutes.
 	HoldTTL time.Duration
 	Logger  *slog.Logger
@@ -142,6 +151,10 @@ func New(cfg Config) (*Demo, error) {
 			return nil, fmt.Errorf("demo: data dir: %w", err)
 		}
 	}
+	secrets, err := resolveSecret(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	ps, err := clusterPubSub(&cfg)
 	if err != nil {
 		return nil, err
@@ -199,7 +212,7 @@ func New(cfg Config) (*Demo, error) {
 		return nil, err
 	}
 
-	lv, err := live.New(live.Config{Logger: cfg.Logger})
+	lv, err := live.New(live.Config{Logger: cfg.Logger, SecretKeyBase: secrets})
 	if err != nil {
 		_ = d.Close()
 		return nil, err
