@@ -111,6 +111,11 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	lc.view = rt.new()
 	if err := lc.srv.mountView(lc.view, lc.sock, mergeParams(pathParams, uri.Query())); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// A fresh page load answers the 404.
+			lc.srv.log.Info("live: connected mount not found, reloading the page", "topic", c.Topic(), "url", uri.String(), "err", err)
+			return nil, channel.Refuse(map[string]any{"redirect": map[string]string{"to": uri.String()}})
+		}
 		return nil, err
 	}
 	switch nav := lc.sock.nav; nav.kind {

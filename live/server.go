@@ -52,8 +52,22 @@ type Config struct {
 	// (for metrics); it runs on the view's goroutine and must be quick.
 	// Endpoint.Live sets it to feed the Endpoint's metrics.
 	OnRender func(RenderInfo)
-	Logger   *slog.Logger
+	// ErrorPage writes the page of a failed dead render: 404 when Mount
+	// returned [ErrNotFound], 403 when Authorize refused, 500 for any
+	// other error (logged with its cause). Default: a plain page that
+	// names the status only.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int)
+	Logger    *slog.Logger
 }
+
+// ErrNotFound, returned (or wrapped: fmt.Errorf("room %q: %w", id,
+// live.ErrNotFound)) by a view's Mount or HandleParams, means the page's
+// resource does not exist: the dead render answers 404 with
+// Config.ErrorPage; a connected mount sends the browser to a fresh page
+// load of the URL (which answers that 404). To send the browser
+// elsewhere instead, call [Socket.Redirect] in Mount: the dead render
+// answers 302, a connected mount a client redirect.
+var ErrNotFound = errors.New("live: not found")
 
 // RenderInfo describes one render of a connected view.
 type RenderInfo struct {
@@ -305,7 +319,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if auth := rt.group.opts.Authorize; auth != nil {
 		c, err := auth(r)
 		if err != nil {
-			http.Error(w, "forbidden", http.StatusForbidden)
+			s.log.Info("live: dead render forbidden", "path", r.URL.Path, "err", err)
+			s.errorPage(w, r, http.StatusForbidden)
 			return
 		}
 		claims = c
@@ -320,8 +335,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	view := rt.new()
 	if err := s.mountView(view, sock, params); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.log.Debug("live: dead render not found", "path", r.URL.Path, "err", err)
+			s.errorPage(w, r, http.StatusNotFound)
+			return
+		}
 		s.log.Error("live: dead render mount failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	if sock.nav.kind == navRedirect || sock.nav.kind == navNavigate || sock.nav.kind == navPatch {
@@ -331,20 +351,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tree, err := view.Render(sock)
 	if err != nil {
 		s.log.Error("live: dead render failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	inner, err := diff.HTML(tree)
 	if err != nil {
 		s.log.Error("live: dead render html failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	session, err1 := s.signer.Sign(purposeSession, sessionClaims{ID: sock.id, View: rt.pattern, Group: rt.group.name, Session: claims})
 	static, err2 := s.signer.Sign(purposeStatic, staticClaims{ID: sock.id, Flash: flash})
 	csrfToken, err3 := s.signer.Sign(purposeCSRF, csrf)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.log.Error("live: signing tokens failed", "path", r.URL.Path, "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	var b strings.Builder
@@ -372,6 +393,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := layout(w, page); err != nil {
 		s.log.Error("live: layout failed", "path", r.URL.Path, "err", err)
 	}
+}
+
+// errorPage answers a failed dead render with status.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int) {
+	if s.cfg.ErrorPage != nil {
+		s.cfg.ErrorPage(w, r, status)
+		return
+	}
+	DefaultErrorPage(w, r, status)
+}
+
+var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Code}} {{.Text}}</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">
+<h1>{{.Text}}</h1><p>{{.About}}</p><p><a href="/">Home</a></p>
+</body></html>
+`))
+
+// DefaultErrorPage is Config.ErrorPage's default: a plain HTML page with
+// the status and nothing of the cause.
+func DefaultErrorPage(w http.ResponseWriter, _ *http.Request, status int) {
+	about := "Something went wrong on our side. Please try again."
+	switch status {
+	case http.StatusNotFound:
+		about = "There is no such page."
+	case http.StatusForbidden:
+		about = "You may not see this page."
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = errorTmpl.Execute(w, map[string]any{"Code": status, "Text": http.StatusText(status), "About": about})
 }
 
 func (s *Server) mountView(v View, sock *Socket, params url.Values) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,9 +53,12 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	defer cancel()
 	id, err := strconv.ParseInt(params.Get("id"), 10, 64)
 	if err != nil {
-		return ErrNotFound
+		return fmt.Errorf("room %q: %w: %w", params.Get("id"), ErrNotFound, live.ErrNotFound)
 	}
 	if v.room, err = v.app.store.Room(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("room %d: %w: %w", id, err, live.ErrNotFound) // a 404 page
+		}
 		return err
 	}
 	rooms, err := v.app.store.Rooms(ctx)

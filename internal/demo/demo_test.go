@@ -65,3 +65,40 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownResources: every demo app's unknown resource answers 404
+// with the plain error page, never 500.
+func TestUnknownResources(t *testing.T) {
+	d, err := demo.New(demo.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Endpoint)
+	defer func() {
+		srv.Close()
+		if err := d.Endpoint.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for path, want := range map[string]int{
+		"/chat/rooms/99": 404, "/chat/rooms/x": 404, "/blog/nope": 404, "/commerce/products/nope": 404,
+		"/commerce/better_products/nope": 404, "/commerce/inventory/nope": 404,
+		"/chat/rooms/1": 200, "/commerce/products/scarce-scarf": 200, "/blog": 200,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d: %.300s", path, resp.StatusCode, want, body)
+		}
+		if want == 404 && !strings.Contains(string(body), "Not Found") {
+			t.Errorf("%s: the 404 page: %.300s", path, body)
+		}
+	}
+}
