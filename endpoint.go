@@ -298,7 +298,17 @@ func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload a
 // Shutdown closes every socket (WebSockets with code 1012, in batches) and
 // waits for their goroutines, or for ctx. Call it after http.Server's
 // Shutdown, which does not close hijacked connections.
+//
+// It logs "parley: shutting down" with the open connection count, and
+// when done "parley: shut down" with the count drained and any left.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
+	start := time.Now()
+	open := e.openSockets()
+	e.cfg.Logger.Info("parley: shutting down", "connections", open)
+	defer func() {
+		left := e.openSockets()
+		e.cfg.Logger.Info("parley: shut down", "drained", open-left, "left", left, "took", time.Since(start).Round(time.Millisecond))
+	}()
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -323,6 +333,17 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("parley: shutdown: %w", err)
 	}
 	return nil
+}
+
+// openSockets counts the open connections of every socket.
+func (e *Endpoint) openSockets() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, s := range e.servers {
+		n += s.Sockets()
+	}
+	return n
 }
 
 // socketHandler adapts a channel.Server to the transports.

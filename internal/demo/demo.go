@@ -112,6 +112,7 @@ func clusterPubSub(cfg *Config) (*pubsub.PubSub, error) {
 type Demo struct {
 	Endpoint *parley.Endpoint
 	closers  []func() error
+	log      *slog.Logger
 }
 
 // Close stops the apps (after the Endpoint has shut down).
@@ -166,7 +167,7 @@ func New(cfg Config) (*Demo, error) {
 		}
 		return nil, err
 	}
-	d := &Demo{Endpoint: ep}
+	d := &Demo{Endpoint: ep, log: cfg.Logger}
 	if ps != nil {
 		// Closers run last to first: the cluster PubSub goes last.
 		d.closers = append(d.closers, ps.Close)
