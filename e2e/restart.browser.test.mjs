@@ -122,4 +122,25 @@ describe('restarts with the page open', () => {
     await server.stop()
     servers.length = 0
   })
+
+  it('lobby and party: channel pages show the notice from the socket callbacks', { timeout: 90000 }, async () => {
+    let server = await start(['-data', path.join(dir, 'channels')])
+    const port = server.port
+    const lobby = await openPage(browser.context, `${server.base}/lobby`, 'lobby')
+    await lobby.page.fill('#username', 'ann')
+    await lobby.page.click('#join')
+    const party = await openPage(browser.context, `${server.base}/party?room=restart`, 'party')
+    await party.page.fill('#username', 'bob')
+    await party.page.click('#enter')
+    const pages = [lobby.page, party.page]
+    const shows = p => p.isVisible('#reconnecting')
+    await waitFor(async () => lobby.frames.length > 0 && party.frames.length > 0, 10000, 'both sockets open')
+    for (const p of pages) assert.equal(await shows(p), false, 'no notice while connected')
+    await server.stop('SIGKILL')
+    for (const p of pages) await waitFor(() => shows(p), 3000, 'the notice within 3 s of kill -9')
+    server = await start(['-data', path.join(dir, 'channels')], port)
+    for (const p of pages) await waitFor(async () => !(await shows(p)), 5000, 'the notice gone within 5 s of the restart')
+    await server.stop()
+    servers.length = 0
+  })
 })
