@@ -12,7 +12,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -102,5 +102,59 @@ describe("README's first LiveView, built from the README", () => {
     await waitFor(async () => (await page.textContent('#count')) === '1', 5000, 'count 1 after + + −')
     assert.equal(await page.isVisible('.parley-reconnecting'), false)
     assert.deepEqual(problems, [])
+  })
+
+  it("the bundler route: README's app.js bundled with esbuild, no node_modules at run time", { timeout: 240000 }, async () => {
+    const files = await readmeFiles('Your first LiveView')
+    const bdir = path.join(dir, 'bundled')
+    const run1 = await mkdtemp(path.join(os.tmpdir(), 'parley-bundled-run-')) // no node_modules here or above
+    await mkdir(path.join(bdir, 'static'), { recursive: true })
+    await symlink(path.join(ROOT, 'node_modules'), path.join(bdir, 'node_modules'))
+    await writeFile(path.join(bdir, 'app.js'), files['app.js'])
+    // README: npx esbuild app.js --bundle --format=esm --outfile=static/app.js
+    await run(path.join(ROOT, 'node_modules', '.bin', 'esbuild'), ['app.js', '--bundle', '--format=esm', '--outfile=static/app.js'], bdir)
+    const port = await freePort()
+    await writeFile(path.join(bdir, 'counter.html'), files['counter.html'].replace('<main>', '<main>\n  <p id="clock" phx-hook="Clock"></p>'))
+    // README's main.go with the three changes its "Bundling your own JS"
+    // names: BundledClient, Scripts, and a handler for the bundle.
+    let main = files['main.go']
+    const edit = (from, to) => {
+      assert.ok(main.includes(from), `README's main.go no longer has ${JSON.stringify(from)}`)
+      main = main.replace(from, to)
+    }
+    edit('parley.New(parley.Config{})', 'parley.New(parley.Config{BundledClient: true})')
+    edit('live.New(live.Config{})', 'live.New(live.Config{Scripts: []string{"/assets/app.js"}})')
+    edit('\t_ "embed"\n', '\t"embed"\n\t"io/fs"\n')
+    edit('//go:embed counter.html', '//go:embed static\nvar bundle embed.FS\n\n//go:embed counter.html')
+    edit('\tlog.Fatal(http.ListenAndServe(', '\tstaticFS, _ := fs.Sub(bundle, "static")\n' +
+      '\tif err := ep.Handle("GET /assets/app.js", http.StripPrefix("/assets/", http.FileServerFS(staticFS))); err != nil {\n' +
+      '\t\tlog.Fatal(err)\n\t}\n\tlog.Fatal(http.ListenAndServe(')
+    edit('127.0.0.1:4000', `127.0.0.1:${port}`)
+    await writeFile(path.join(bdir, 'main.go'), main)
+    await writeFile(path.join(bdir, 'go.mod'),
+      `module bundled\n\ngo 1.26\n\nrequire github.com/parley-go/parley v0.0.0\n\nreplace github.com/parley-go/parley => ${ROOT}\n`)
+    await run('go', ['mod', 'tidy'], bdir)
+    await run('go', ['build', '-o', path.join(run1, 'bundled'), '.'], bdir)
+
+    const p = spawn(path.join(run1, 'bundled'), [], { cwd: run1, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', d => { out += d })
+    p.stderr.on('data', d => { out += d })
+    try {
+      const base = `http://127.0.0.1:${port}`
+      await waitFor(async () => (await fetch(base + '/').catch(() => ({ ok: false }))).ok, 20000, 'the bundled app to answer', () => out)
+      assert.equal((await fetch(base + '/assets/phoenix/phoenix.mjs')).status, 404, 'no npm files served')
+      browser ??= await launch()
+      const { page, problems } = await openPage(browser.context, base + '/', 'bundled')
+      await page.waitForSelector('[data-phx-main].phx-connected', { timeout: 10000 })
+      await waitFor(async () => (await page.textContent('#clock')).trim() !== '', 5000, 'the Clock hook mounted')
+      await page.click('#inc')
+      await waitFor(async () => (await page.textContent('#count')) === '1', 5000, 'a click')
+      assert.deepEqual(problems, [])
+    } finally {
+      p.kill('SIGTERM')
+      await new Promise(resolve => p.exitCode !== null ? resolve() : p.once('exit', resolve))
+      await rm(run1, { recursive: true, force: true })
+    }
   })
 })
