@@ -16,6 +16,30 @@
 // LiveView pages mount with [Endpoint.Live]; metrics are served by
 // [Endpoint.MetricsHandler] when you mount it.
 //
+// Set-up of a LiveView application, in short (README: "Your first
+// LiveView"):
+//
+//   - Client assets: Endpoint.Live serves what the pages load (see
+//     [Endpoint.ServeClientAssets]): Parley's embedded bootstrap at
+//     /assets/parley/, and the browser builds of the phoenix and
+//     phoenix_live_view npm packages at /assets/phoenix/ and
+//     /assets/phoenix_live_view/, from Config.NodeModules or the first
+//     node_modules above the working directory (`npm install
+//     phoenix@1.8 phoenix_live_view@1.2`; Live's error names the fix when
+//     they are missing). Apps that bundle their own JS set
+//     Config.BundledClient and live.Config.Scripts.
+//   - Secret: every LiveView token is signed with a key derived from one
+//     secret key base, live.Config.SecretKeyBase or the environment
+//     variable PARLEY_SECRET_KEY_BASE (rotation: several, the first
+//     signs). Give every node of a cluster the same one and keep it across
+//     restarts; otherwise open pages reload themselves.
+//   - Routes: conflicting or malformed patterns (a live view at
+//     "/live/{x}" over the live socket, two views of one shape, a handler
+//     and a view on one path) are errors from Live, Socket and Handle,
+//     naming both patterns; a view may sit at "/".
+//   - Shutdown: [Endpoint.Shutdown] logs "shutting down" with the open
+//     connection count and what it drained.
+//
 // The layers below are packages of their own: wire (frames), transport
 // (WebSocket, long-poll), channel (sockets, channels, routing), pubsub
 // (fan-out; NATS and Redis adapters), presence (who is here, replicated),
