@@ -1,17 +1,11 @@
 package parley
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
-	"mime"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/parley-go/parley/live"
 )
@@ -85,7 +79,7 @@ func (e *Endpoint) ServeClientAssets() error {
 }
 
 func (e *Endpoint) serveClientAssets() error {
-	own, err := loadAssets(live.ClientFS())
+	own, err := live.StaticFiles(live.ClientFS())
 	if err != nil {
 		return fmt.Errorf("parley: client assets: %w", err)
 	}
@@ -104,7 +98,7 @@ func (e *Endpoint) serveClientAssets() error {
 		return err
 	}
 	for prefix, pkg := range map[string]string{AssetsPhoenix: "phoenix", AssetsPhoenixLiveView: "phoenix_live_view"} {
-		files, err := loadAssets(os.DirFS(filepath.Join(nm, pkg, "priv", "static")))
+		files, err := live.StaticFiles(os.DirFS(filepath.Join(nm, pkg, "priv", "static")))
 		if err != nil {
 			return fmt.Errorf("parley: %s assets: %w", pkg, err)
 		}
@@ -114,77 +108,4 @@ func (e *Endpoint) serveClientAssets() error {
 	}
 	e.cfg.Logger.Debug("parley: serving client assets", "node_modules", nm)
 	return nil
-}
-
-// assetFiles serves the regular files of a tree, held in memory.
-type assetFiles map[string]*assetFile
-
-type assetFile struct {
-	body    []byte
-	etag    string
-	version string
-	ctype   string
-	mod     time.Time
-}
-
-// loadAssets reads every regular file of fsys.
-func loadAssets(fsys fs.FS) (assetFiles, error) {
-	files := assetFiles{}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		body, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		var mod time.Time
-		if info, err := d.Info(); err == nil {
-			mod = info.ModTime()
-		}
-		v := live.ContentHash(body)
-		files[p] = &assetFile{body: body, version: v, etag: `"` + v + `"`, ctype: assetType(p), mod: mod}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return files, nil
-}
-
-func assetType(name string) string {
-	switch path.Ext(name) {
-	case ".js", ".mjs":
-		return "text/javascript; charset=utf-8"
-	case ".map":
-		return "application/json"
-	case ".css":
-		return "text/css; charset=utf-8"
-	case ".svg":
-		return "image/svg+xml"
-	}
-	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
-		return t
-	}
-	return "application/octet-stream"
-}
-
-func (a assetFiles) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f, ok := a[strings.TrimPrefix(r.URL.Path, "/")]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", f.ctype)
-	h.Set("ETag", f.etag)
-	if r.URL.Query().Get("v") == f.version {
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		h.Set("Cache-Control", "public, no-cache")
-	}
-	http.ServeContent(w, r, "", f.mod, bytes.NewReader(f.body))
 }

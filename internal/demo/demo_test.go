@@ -101,4 +101,27 @@ func TestUnknownResources(t *testing.T) {
 			t.Errorf("%s: the 404 page: %.300s", path, body)
 		}
 	}
+	// No directory listings: every asset root answers 404 for directories.
+	for _, path := range []string{"/assets/parley/", "/assets/phoenix/", "/assets/phoenix_live_view/", "/assets/blog/",
+		"/assets/", "/lobby/", "/party/", "/assets/phoenix/priv/"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "<a href") {
+			t.Errorf("%s: %d %.300s, want 404", path, resp.StatusCode, body)
+		}
+	}
+	for _, path := range []string{"/assets/blog/ghosts.js", "/assets/phoenix/phoenix.mjs", "/lobby/lobby.js"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
 }
