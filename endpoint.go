@@ -52,6 +52,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -295,12 +296,17 @@ func (e *Endpoint) Handle(pattern string, h http.Handler) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("parley: route %q: %v", pattern, r)
+			// ServeMux's message names both patterns; the places it
+			// gives are this line, so they go.
+			msg := reRegisteredAt.ReplaceAllString(fmt.Sprint(r), "")
+			err = fmt.Errorf("parley: route %q: %s", pattern, strings.ReplaceAll(strings.TrimSpace(msg), ":\n", ": "))
 		}
 	}()
 	e.mux.Handle(pattern, h)
 	return nil
 }
+
+var reRegisteredAt = regexp.MustCompile(` \(registered at [^)]*\)`)
 
 // HandleFunc registers f for pattern, as [Endpoint.Handle] does.
 func (e *Endpoint) HandleFunc(pattern string, f http.HandlerFunc) error {

@@ -3,11 +3,13 @@ package parley_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,4 +176,68 @@ func TestLiveBadTokens(t *testing.T) {
 	if got := joinOver(t, a.URL, deadRender(t, a.URL)); got != "ok" {
 		t.Errorf("a good page after the bad ones: %s", got)
 	}
+}
+
+// TestShutdownLogs: Shutdown logs "shutting down" with the open
+// connection count, then what it drained.
+func TestShutdownLogs(t *testing.T) {
+	var logs syncLog
+	ep, err := parley.New(parley.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := live.New(live.Config{SecretKeyBase: []string{live.GenerateSecretKeyBase()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Handle("/", func() live.View { return rootView{} })
+	if err := ep.Live(l); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	p := deadRender(t, srv.URL)
+	var conns []*wsclient.Conn
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := wsclient.Dial(ctx, strings.Replace(srv.URL, "http", "ws", 1)+"/live/websocket?vsn=2.0.0&_csrf_token="+url.QueryEscape(p.csrf),
+			&wsclient.Options{Header: http.Header{"Origin": {srv.URL}}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeNow(c)
+		conns = append(conns, c)
+	}
+	poll(t, "two open sockets", func() bool {
+		rec := httptest.NewRecorder()
+		ep.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return strings.Contains(rec.Body.String(), `parley_connections{transport="websocket"} 2`)
+	})
+	if err := ep.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{`msg="parley: shutting down" connections=2`, `msg="parley: shut down" drained=2 left=0`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
