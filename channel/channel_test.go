@@ -430,8 +430,11 @@ func TestInfoOrderAndTimers(t *testing.T) {
 func TestPushDuringJoinArrivesAfterReply(t *testing.T) {
 	srv, _ := newServer(t, channel.Config{})
 	c := channeltest.Connect(t, srv, user("ana"))
-	ch := c.Join(t, "room:1", map[string]bool{"PushEarly": true}).Ok(t)
-	ch.ExpectFrame(t, "early")
+	ch := c.JoinAsync(t, "room:1", map[string]bool{"PushEarly": true})
+	if r := ch.ExpectNext(t, wire.EventReply).Reply(); r.Status != "ok" {
+		t.Fatalf("join reply %s %s", r.Status, r.Response)
+	}
+	ch.ExpectNext(t, "early")
 }
 
 func TestSlowHandlerDoesNotBlockSocket(t *testing.T) {

@@ -3,6 +3,7 @@ package channel_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/parley-go/parley/channel"
@@ -129,4 +130,24 @@ func TestChannelMetrics(t *testing.T) {
 	if got := conns.With("channeltest").Value(); got != 0 {
 		t.Fatalf("connections after close = %d", got)
 	}
+}
+
+// TestServerMessageOverflowCrashesChannel: messages the server sends a
+// channel (Context.Send, HandleInfo's mailbox) past MailboxSize are not
+// dropped silently: the channel crashes, as documented. The client gets
+// phx_error, Terminate sees ErrOverflow, and the socket's other channels
+// and a rejoin work.
+func TestServerMessageOverflowCrashesChannel(t *testing.T) {
+	srv, rec := newServer(t, channel.Config{MailboxSize: 4})
+	c := channeltest.Connect(t, srv, user("ana"))
+	other := c.Join(t, "room:other", nil).Ok(t)
+	ch := c.Join(t, "room:1", nil).Ok(t)
+	ch.Push(t, "count", 10).Ok(t) // ten Sends from inside the handler: six over the mailbox
+	ch.ExpectFrame(t, wire.EventError)
+	// Terminate runs before phx_error is sent.
+	if got := rec.reasons(); !slices.Contains(got, "room:1:error") {
+		t.Fatalf("terminated %v, want room:1:error", got)
+	}
+	other.Push(t, "echo", nil).Ok(t)
+	c.Join(t, "room:1", nil).Ok(t)
 }

@@ -173,6 +173,19 @@ func (c *Client) Join(t testing.TB, topic string, payload any) *JoinResult {
 	return &JoinResult{Reply: r, Channel: &Channel{c: c, topic: topic, joinRef: ref}}
 }
 
+// JoinAsync sends a join of topic with payload and returns its channel
+// without waiting for the reply, for tests that assert on the order of what
+// follows with [Channel.ExpectNext]: the reply is the next frame on the
+// topic unless something was sent before it.
+func (c *Client) JoinAsync(t testing.TB, topic string, payload any) *Channel {
+	t.Helper()
+	ref := wire.StringRef(c.nextRef())
+	if err := c.send(ref, ref, topic, wire.EventJoin, payload); err != nil {
+		t.Fatal(err)
+	}
+	return &Channel{c: c, topic: topic, joinRef: ref}
+}
+
 // JoinResult is the reply to a join and the channel it opened.
 type JoinResult struct {
 	Reply   *Reply
@@ -288,6 +301,27 @@ func (ch *Channel) ExpectFrame(t testing.TB, event string) Frame {
 	}
 	return f
 }
+
+// ExpectNext takes the next frame on this topic in arrival order, waiting
+// up to the Client's Timeout, and fails the test unless its event is event.
+// Unlike [Channel.ExpectFrame], which finds a matching frame wherever it is
+// among those buffered, ExpectNext asserts order: a frame of another event
+// that arrived first fails it. For event phx_reply the returned frame's
+// Reply gives the status and response.
+func (ch *Channel) ExpectNext(t testing.TB, event string) Frame {
+	t.Helper()
+	f, err := ch.c.conn.take(ch.c.Timeout, func(f Frame) bool { return f.Topic == ch.topic })
+	if err != nil {
+		t.Fatalf("channeltest: no frame on %s (wanted %q next): %v", ch.topic, event, err)
+	}
+	if f.Event != event {
+		t.Fatalf("channeltest: next frame on %s is %q %s, want %q", ch.topic, f.Event, f.Payload, event)
+	}
+	return f
+}
+
+// Reply decodes a phx_reply frame's status and response.
+func (f Frame) Reply() *Reply { return frameReply(f) }
 
 // NextFrame returns the next frame on this topic in arrival order, waiting
 // up to d; false when none came.

@@ -155,9 +155,44 @@ describe('cluster of three nodes over Redis, real phoenix clients', () => {
     }
     await probe('hello')
 
+    // Exactly once: one message from a client of each node, in turn, each
+    // sent once the one before reached everybody; a last one from another
+    // node. A message published after an earlier one was heard everywhere
+    // reaches every node's subscription after any echo of the earlier one,
+    // so when the last is heard, duplicates of the others would be too.
+    const senders = ['n0', 'n1', 'n2'].map(n => byNode()[n][0])
+    senders.push(byNode().n1[0])
+    const bodies = []
+    for (const [i, from] of senders.entries()) {
+      const body = `once ${i} from ${from.node()}`
+      bodies.push(body)
+      from.lobby.push('message', { body })
+      await waitFor(() => clients.every(c => c.messages.includes(body)), 10000, `"${body}" to reach everyone`, describe)
+    }
+    for (const c of clients) {
+      for (const body of bodies.slice(0, -1)) {
+        assert.equal(c.messages.filter(m => m === body).length, 1, `${c.username}@${c.node()} got "${body}" exactly once`)
+      }
+    }
+
     // Presence: everyone listed on every node.
     await waitFor(() => clients.every(c => JSON.stringify(c.users()) === JSON.stringify(everyone)), 15000,
       'every client to list every user', describe)
+
+    // A graceful leave on one node: the others drop the user (the leave's
+    // tombstone replicates) while its socket stays up; it joins again.
+    const leaver = byNode().n1[0]
+    await new Promise((resolve, reject) => leaver.room.leave().receive('ok', resolve).receive('timeout', () => reject(new Error('leave timed out'))))
+    const others = clients.filter(c => c !== leaver)
+    const withoutLeaver = everyone.filter(u => u !== leaver.username)
+    await waitFor(() => others.every(c => JSON.stringify(c.users()) === JSON.stringify(withoutLeaver)), 15000,
+      `every other client to drop ${leaver.username} after its leave`, describe)
+    assert.ok(leaver.socket.isConnected(), 'the leaver kept its socket')
+    leaver.room = leaver.socket.channel('room:cluster', {})
+    leaver.presence = new Presence(leaver.room)
+    leaver.room.join()
+    await waitFor(() => clients.every(c => JSON.stringify(c.users()) === JSON.stringify(everyone)), 15000,
+      `every client to list ${leaver.username} again`, describe)
 
     // kill -9 of n2: its clients reconnect to the same address and land on
     // survivors; their channels rejoin by themselves; presence converges.

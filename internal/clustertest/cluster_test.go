@@ -392,6 +392,17 @@ func hears(c *client, prefix string) bool {
 	return false
 }
 
+// heardTimes reports how many lobby messages with exactly body c received.
+func heardTimes(c *client, body string) int {
+	n := 0
+	for _, m := range c.lobbyMessages() {
+		if m == body {
+			n++
+		}
+	}
+	return n
+}
+
 // probe sends numbered lobby messages with prefix from sender until every
 // client heard one (subscriptions and reconnections reach the engine
 // asynchronously).
@@ -453,7 +464,8 @@ func runCluster(t *testing.T, eng engine) {
 		clients = append(clients, c)
 	}
 	t.Logf("%d clients: %d on n0, %d on n1, %d on n2", len(clients), len(byNode["n0"]), len(byNode["n1"]), len(byNode["n2"]))
-	joinRefs := map[*client]string{}
+	joinRefs := map[*client]string{}  // lobby:cluster
+	partyRefs := map[*client]string{} // room:cluster
 
 	t.Run("LobbyBroadcastReachesEveryNode", func(t *testing.T) {
 		for _, c := range clients {
@@ -462,11 +474,26 @@ func runCluster(t *testing.T, eng engine) {
 		}
 		sender := byNode["n0"][0]
 		probe(t, sender, joinRefs[sender], clients, "probe")
-		for _, from := range []*client{byNode["n1"][0], byNode["n2"][0]} {
-			body := "hello from " + from.node
+		// One message from each node, then a last one from another node:
+		// each message published after every client heard the one before
+		// it reaches a node's subscription after any echo of the earlier
+		// one, so once the last is heard everywhere a duplicate of any
+		// earlier message would have arrived too.
+		senders := []*client{byNode["n1"][0], byNode["n2"][0], byNode["n0"][0], byNode["n1"][1]}
+		var bodies []string
+		for i, from := range senders {
+			body := fmt.Sprintf("hello %d from %s", i, from.node)
+			bodies = append(bodies, body)
 			from.send(t, joinRefs[from], "lobby:cluster", "message", map[string]string{"body": body})
 			for _, c := range clients {
 				eventually(t, fmt.Sprintf("%q to reach %s on %s", body, c.user, c.node), func() bool { return hears(c, body) })
+			}
+		}
+		for _, c := range clients {
+			for _, body := range bodies[:len(bodies)-1] {
+				if n := heardTimes(c, body); n != 1 {
+					t.Errorf("%s on %s got %q %d times, want exactly once", c.user, c.node, body, n)
+				}
 			}
 		}
 	})
@@ -474,9 +501,34 @@ func runCluster(t *testing.T, eng engine) {
 	t.Run("PartyPresenceOnEveryNode", func(t *testing.T) {
 		for _, c := range clients {
 			c.join(t, "room:cluster")
+			partyRefs[c] = strconv.Itoa(c.ref)
 		}
 		for _, c := range clients {
 			eventually(t, fmt.Sprintf("%s on %s to list all %d users", c.user, c.node, len(clients)), func() bool {
+				return len(c.presentUsers()) == len(clients)
+			})
+		}
+	})
+
+	t.Run("GracefulLeaveSeenOnEveryNode", func(t *testing.T) {
+		// A user leaves the party channel with phx_leave and keeps the
+		// connection: every other node must drop it from the list (the
+		// leave's tombstone replicates), and list it again on rejoin.
+		leaver := byNode["n1"][1]
+		leaver.send(t, partyRefs[leaver], "room:cluster", "phx_leave", map[string]any{})
+		for _, c := range clients {
+			if c == leaver {
+				continue
+			}
+			eventually(t, fmt.Sprintf("%s on %s to drop %s after its leave", c.user, c.node, leaver.user), func() bool {
+				users := c.presentUsers()
+				return !users[leaver.user] && len(users) == len(clients)-1
+			})
+		}
+		leaver.join(t, "room:cluster")
+		partyRefs[leaver] = strconv.Itoa(leaver.ref)
+		for _, c := range clients {
+			eventually(t, fmt.Sprintf("%s on %s to list %s again", c.user, c.node, leaver.user), func() bool {
 				return len(c.presentUsers()) == len(clients)
 			})
 		}

@@ -68,6 +68,9 @@ func ignored(stack string) bool {
 	if strings.Contains(stack, "leakcheck.interesting") {
 		return true // ourselves
 	}
+	if strings.Contains(stack, "testing.(*M).Run(") {
+		return true // the test binary's main goroutine, running the tests
+	}
 	for _, s := range []string{
 		"testing.(*M).",
 		"testing.tRunner",
@@ -78,8 +81,7 @@ func ignored(stack string) bool {
 		"created by runtime.gc",
 		"runtime.ensureSigM",
 		"signal.loop",
-		"net/http.(*persistConn)",           // idle keep-alive clients of the standard library
-		"internal/poll.runtime_pollWait(0x", // not ours unless in a stack we also match below
+		"net/http.(*persistConn)", // idle keep-alive clients of the standard library
 	} {
 		if strings.Contains(stack, s) && !strings.Contains(stack, "parley-go/parley/") {
 			return true

@@ -258,11 +258,13 @@ func (c *conn) finish(err error) {
 	c.recv.Closed()
 }
 
-// closeFor sends the close frame that err calls for, if any.
+// closeFor sends the close frame that err calls for, if any, and then
+// drains what the client still sends (see drain).
 func (c *conn) closeFor(err error) {
 	var ce *transport.CloseError
 	switch {
 	case err == nil:
+		return
 	case errors.As(err, &ce):
 		c.closeAndLinger(ce.Code, ce.Reason)
 	case errors.Is(err, errTooBig):
@@ -271,6 +273,44 @@ func (c *conn) closeFor(err error) {
 		c.closeAndLinger(transport.CloseInvalidPayload, "invalid utf-8")
 	case errors.Is(err, errProtocol):
 		c.closeAndLinger(transport.CloseProtocolError, "protocol error")
+	default:
+		return
+	}
+	c.drain()
+}
+
+// drainMax bounds the bytes drain discards; past it the client is sending
+// on regardless of our close frame, and is reset.
+const drainMax = 4 << 20
+
+// drain runs after the server sent a close frame without having read the
+// client's: the client may still be sending (the rest of a frame that was
+// too big, or frames written before it saw our close). Closing a socket
+// with unread input makes the kernel answer with a reset, which can destroy
+// the close frame before the client has read it, so that the client sees
+// an abnormal closure (1006) instead of our code. So drain stops reading
+// frames, half-closes our side (the client sees the end of the stream after
+// the close frame), and reads and discards input until the client closes,
+// drainMax bytes, or CloseTimeout.
+func (c *conn) drain() {
+	c.mu.Lock()
+	skip := c.dead || !c.closeSent
+	c.mu.Unlock()
+	if skip {
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.CloseTimeout))
+	bp := c.srv.readBufs.Get().(*[]byte)
+	defer c.srv.readBufs.Put(bp)
+	for n := 0; n < drainMax; {
+		k, err := c.nc.Read(*bp)
+		n += k
+		if err != nil {
+			return
+		}
 	}
 }
 
