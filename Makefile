@@ -15,8 +15,14 @@ deps:
 e2e: deps
 	node --test e2e/
 
+# demo: the demo server on 127.0.0.1:4000 (DEMO_ARGS adds flags, e.g.
+# DEMO_ARGS="-addr :4001"). Built, then exec'd rather than `go run`, which
+# exits 1 after Ctrl-C even when the demo shut down cleanly: on Ctrl-C the
+# demo logs "shutting down" and the drained connections and exits 0, so make
+# reports no error (make itself, interrupted too, ends with status 130).
 demo: deps
-	go run ./cmd/parley-demo
+	go build -o bin/parley-demo ./cmd/parley-demo
+	exec ./bin/parley-demo $(DEMO_ARGS)
 
 # bench: Parley against gorilla, gws, centrifuge and a raw write(2) server
 # (bench/peers), interleaved, 3 repeats at 10k connections, plus idle memory

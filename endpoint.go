@@ -16,6 +16,30 @@
 // LiveView pages mount with [Endpoint.Live]; metrics are served by
 // [Endpoint.MetricsHandler] when you mount it.
 //
+// Set-up of a LiveView application, in short (README: "Your first
+// LiveView"):
+//
+//   - Client assets: Endpoint.Live serves what the pages load (see
+//     [Endpoint.ServeClientAssets]): Parley's embedded bootstrap at
+//     /assets/parley/, and the browser builds of the phoenix and
+//     phoenix_live_view npm packages at /assets/phoenix/ and
+//     /assets/phoenix_live_view/, from Config.NodeModules or the first
+//     node_modules above the working directory (`npm install
+//     phoenix@1.8 phoenix_live_view@1.2`; Live's error names the fix when
+//     they are missing). Apps that bundle their own JS set
+//     Config.BundledClient and live.Config.Scripts.
+//   - Secret: every LiveView token is signed with a key derived from one
+//     secret key base, live.Config.SecretKeyBase or the environment
+//     variable PARLEY_SECRET_KEY_BASE (rotation: several, the first
+//     signs). Give every node of a cluster the same one and keep it across
+//     restarts; otherwise open pages reload themselves.
+//   - Routes: conflicting or malformed patterns (a live view at
+//     "/live/{x}" over the live socket, two views of one shape, a handler
+//     and a view on one path) are errors from Live, Socket and Handle,
+//     naming both patterns; a view may sit at "/".
+//   - Shutdown: [Endpoint.Shutdown] logs "shutting down" with the open
+//     connection count and what it drained.
+//
 // The layers below are packages of their own: wire (frames), transport
 // (WebSocket, long-poll), channel (sockets, channels, routing), pubsub
 // (fan-out; NATS and Redis adapters), presence (who is here, replicated),
@@ -28,6 +52,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -73,7 +98,19 @@ type Config struct {
 	// Metrics receives the metrics of every layer; default a new
 	// registry. Serve it with [Endpoint.MetricsHandler].
 	Metrics *metrics.Registry
-	Logger  *slog.Logger
+	// NodeModules is the npm node_modules directory whose phoenix and
+	// phoenix_live_view packages' browser builds the Endpoint serves (see
+	// [Endpoint.ServeClientAssets]). Default: the first node_modules
+	// holding both, in the working directory or above it.
+	NodeModules string
+	// BundledClient says the application serves its own JS bundle (its
+	// own entry point importing "phoenix" and "phoenix_live_view", built
+	// with esbuild or another bundler; README: "Bundling your own JS"):
+	// the Endpoint then serves only its embedded /assets/parley/ files
+	// and needs no node_modules at run time. Set live.Config.Scripts to
+	// the bundle's URL.
+	BundledClient bool
+	Logger        *slog.Logger
 }
 
 // Endpoint is an http.Handler serving sockets and other routes. Build it
@@ -86,6 +123,9 @@ type Endpoint struct {
 	shutdown []func(context.Context) error
 	// broadcasts counts Endpoint.Broadcast.
 	broadcasts *metrics.Counter
+
+	assetsOnce sync.Once
+	assetsErr  error
 
 	// mu guards servers.
 	mu      sync.Mutex
@@ -184,13 +224,20 @@ func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, err
 		return nil, fmt.Errorf("parley: socket %s: %w", path, err)
 	}
 	path = strings.TrimSuffix(path, "/")
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "{} \t") {
+		return nil, fmt.Errorf("parley: socket path %q: must start with / and hold no pattern", path)
+	}
 	h := socketHandler{srv: srv}
 	ws := websocket.New(h, e.cfg.WebSocket)
-	e.mux.Handle(path+"/websocket", ws)
+	if err := e.Handle(path+"/websocket", ws); err != nil {
+		return nil, err
+	}
 	e.shutdown = append(e.shutdown, ws.Shutdown)
 	if !e.cfg.DisableLongPoll {
 		lp := longpoll.New(h, e.cfg.LongPoll)
-		e.mux.Handle(path+"/longpoll", lp)
+		if err := e.Handle(path+"/longpoll", lp); err != nil {
+			return nil, err
+		}
 		e.shutdown = append(e.shutdown, lp.Shutdown)
 	}
 	e.mu.Lock()
@@ -200,9 +247,18 @@ func (e *Endpoint) Socket(path string, cfg channel.Config) (*channel.Server, err
 }
 
 // Live mounts a LiveView server: a GET route for the dead render of each of
-// its patterns, and its socket (default "/live"). Register the views' routes
-// before calling Live.
+// its patterns (a view may sit at "/"), its socket (default "/live"), and
+// the client assets ([Endpoint.ServeClientAssets]). Register the views'
+// routes before calling Live. A malformed or conflicting route, or
+// missing client packages, is a returned error naming the patterns or the
+// fix; nothing panics.
 func (e *Endpoint) Live(l *live.Server) error {
+	if err := l.Err(); err != nil {
+		return fmt.Errorf("parley: %w", err)
+	}
+	if err := e.ServeClientAssets(); err != nil {
+		return err
+	}
 	l.SetPubSub(e.ps)
 	l.SetRenderObserver(renderObserver(e.cfg.Metrics))
 	router := &channel.Router{}
@@ -211,16 +267,54 @@ func (e *Endpoint) Live(l *live.Server) error {
 		return err
 	}
 	for _, p := range l.Patterns() {
-		e.mux.Handle("GET "+p, l)
+		if err := e.Handle("GET "+muxPattern(p), l); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// Handle registers h for pattern, as http.ServeMux does.
-func (e *Endpoint) Handle(pattern string, h http.Handler) { e.mux.Handle(pattern, h) }
+// muxPattern turns a live route pattern into the ServeMux pattern that
+// matches exactly its paths: "/" becomes "/{$}" (not every path), and a
+// trailing slash is dropped (live routes ignore it).
+func muxPattern(p string) string {
+	if p == "/" {
+		return "/{$}"
+	}
+	if t := strings.TrimRight(p, "/"); t != "" {
+		return t
+	}
+	return p
+}
 
-// HandleFunc registers f for pattern.
-func (e *Endpoint) HandleFunc(pattern string, f http.HandlerFunc) { e.mux.HandleFunc(pattern, f) }
+// Handle registers h for pattern, as http.ServeMux does, but returns what
+// ServeMux panics on: a malformed pattern, or one that conflicts with a
+// registered pattern (the error names both).
+func (e *Endpoint) Handle(pattern string, h http.Handler) (err error) {
+	if h == nil {
+		return fmt.Errorf("parley: route %q: nil handler", pattern)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			// ServeMux's message names both patterns; the places it
+			// gives are this line, so they go.
+			msg := reRegisteredAt.ReplaceAllString(fmt.Sprint(r), "")
+			err = fmt.Errorf("parley: route %q: %s", pattern, strings.ReplaceAll(strings.TrimSpace(msg), ":\n", ": "))
+		}
+	}()
+	e.mux.Handle(pattern, h)
+	return nil
+}
+
+var reRegisteredAt = regexp.MustCompile(` \(registered at [^)]*\)`)
+
+// HandleFunc registers f for pattern, as [Endpoint.Handle] does.
+func (e *Endpoint) HandleFunc(pattern string, f http.HandlerFunc) error {
+	if f == nil {
+		return fmt.Errorf("parley: route %q: nil handler", pattern)
+	}
+	return e.Handle(pattern, f)
+}
 
 // ServeHTTP dispatches to the sockets and the registered handlers.
 func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.ServeHTTP(w, r) }
@@ -234,7 +328,17 @@ func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload a
 // Shutdown closes every socket (WebSockets with code 1012, in batches) and
 // waits for their goroutines, or for ctx. Call it after http.Server's
 // Shutdown, which does not close hijacked connections.
+//
+// It logs "parley: shutting down" with the open connection count, and
+// when done "parley: shut down" with the count drained and any left.
 func (e *Endpoint) Shutdown(ctx context.Context) error {
+	start := time.Now()
+	open := e.openSockets()
+	e.cfg.Logger.Info("parley: shutting down", "connections", open)
+	defer func() {
+		left := e.openSockets()
+		e.cfg.Logger.Info("parley: shut down", "drained", open-left, "left", left, "took", time.Since(start).Round(time.Millisecond))
+	}()
 	var errs []error
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -259,6 +363,17 @@ func (e *Endpoint) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("parley: shutdown: %w", err)
 	}
 	return nil
+}
+
+// openSockets counts the open connections of every socket.
+func (e *Endpoint) openSockets() int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n int64
+	for _, s := range e.servers {
+		n += s.Sockets()
+	}
+	return n
 }
 
 // socketHandler adapts a channel.Server to the transports.

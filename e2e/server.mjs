@@ -149,9 +149,10 @@ process.on('exit', () => {
 // startServer starts the test server on 127.0.0.1 (a free port unless port is
 // given) and resolves once it printed PARLEY_LISTENING. The result has
 // base (http://host:port), wsBase (ws://host:port), port, output() and stop().
-export async function startServer ({ port = 0, startTimeoutMs = 20000 } = {}) {
+// args are more e2eserver flags (-data, -secret-file).
+export async function startServer ({ port = 0, startTimeoutMs = 20000, args = [] } = {}) {
   const bin = await buildServer()
-  const proc = spawn(bin, ['-addr', `127.0.0.1:${port}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(bin, ['-addr', `127.0.0.1:${port}`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   let exited = null
   const exitPromise = new Promise(resolve => {

@@ -33,25 +33,48 @@ type joinPayload struct {
 
 func refuse(reason string) error { return channel.Refuse(map[string]string{"reason": reason}) }
 
+// Join refusals. The official client (view.js onJoinError) answers
+// "stale" and "unauthorized" alike: it reloads the page, whose dead render
+// signs fresh tokens. Each refusal is logged once, at Info, with its cause.
+const (
+	reasonStale        = "stale"
+	reasonUnauthorized = "unauthorized"
+)
+
+// refuseJoin logs a refused join with its cause and returns the refusal.
+func (lc *liveChannel) refuseJoin(c *channel.Context, reason, cause string, err error) error {
+	args := []any{"topic", c.Topic(), "reason", reason, "cause", cause}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	lc.srv.log.Info("live: join refused, the page will reload", args...)
+	return refuse(reason)
+}
+
 // Join verifies the tokens, routes the URL, mounts the view and replies
 // with the full render.
 func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, error) {
+	if cause, _ := c.Assigns()[csrfErrorAssign].(string); cause != "" {
+		return nil, lc.refuseJoin(c, reasonStale, cause, nil)
+	}
 	var p joinPayload
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "malformed join payload", err)
 	}
 	var claims sessionClaims
 	if err := lc.srv.signer.Verify(purposeSession, p.Session, &claims); err != nil {
-		lc.srv.log.Info("live: join with a bad session token", "topic", c.Topic(), "err", err)
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "session token", err)
 	}
 	if "lv:"+claims.ID != c.Topic() {
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "session token of another view", nil)
 	}
 	var static staticClaims
 	if p.Static != nil && *p.Static != "" {
-		if err := lc.srv.signer.Verify(purposeStatic, *p.Static, &static); err != nil || static.ID != claims.ID {
-			return nil, refuse("stale")
+		if err := lc.srv.signer.Verify(purposeStatic, *p.Static, &static); err != nil {
+			return nil, lc.refuseJoin(c, reasonStale, "static token", err)
+		}
+		if static.ID != claims.ID {
+			return nil, lc.refuseJoin(c, reasonStale, "static token of another view", nil)
 		}
 	}
 	raw := p.URL
@@ -60,16 +83,16 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	uri, err := url.Parse(raw)
 	if err != nil || raw == "" {
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "no or bad url", err)
 	}
 	rt, pathParams := lc.srv.match(uri.Path)
 	switch {
 	case rt == nil:
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "no view at "+uri.Path, nil)
 	case rt.group.name != claims.Group:
-		return nil, refuse("unauthorized")
+		return nil, lc.refuseJoin(c, reasonUnauthorized, "url of another live session", nil)
 	case p.URL != "" && rt.pattern != claims.View:
-		return nil, refuse("stale")
+		return nil, lc.refuseJoin(c, reasonStale, "session token of another view", nil)
 	}
 	flash := map[string]string{}
 	if mounts, _ := p.Params["_mounts"].(float64); mounts == 0 {
@@ -88,6 +111,11 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	lc.view = rt.new()
 	if err := lc.srv.mountView(lc.view, lc.sock, mergeParams(pathParams, uri.Query())); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// A fresh page load answers the 404.
+			lc.srv.log.Info("live: connected mount not found, reloading the page", "topic", c.Topic(), "url", uri.String(), "err", err)
+			return nil, channel.Refuse(map[string]any{"redirect": map[string]string{"to": uri.String()}})
+		}
 		return nil, err
 	}
 	switch nav := lc.sock.nav; nav.kind {

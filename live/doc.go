@@ -12,6 +12,26 @@
 // [InfoHandler] (server messages: pubsub broadcasts, timers), [ParamsHandler]
 // (URL changes) and [Terminator].
 //
+// Set-up: the root package's Endpoint.Live also serves the client assets:
+// [ClientFS] (the bootstrap live.js, DefaultLayout's live.css with its
+// "Reconnecting…" notice, a favicon) at [AssetsPrefix], and the phoenix and
+// phoenix_live_view npm packages' browser builds from node_modules. Tokens
+// are signed with a key derived from [Config].SecretKeyBase, or
+// [EnvSecretKeyBase] (PARLEY_SECRET_KEY_BASE); several rotate. Without one a
+// random secret is used and a warning logged: pages then reload after every
+// restart, and cluster nodes cannot serve each other's pages.
+//
+// Failures as the official client expects them: a token problem (another
+// secret, expired, tampered, another view's, a bad CSRF token) never
+// refuses the socket; the join answers {"reason":"stale"} (or
+// "unauthorized" for another live session) and the client reloads the page.
+// Each refusal is logged once with its cause. Mount returns [ErrNotFound]
+// for a 404 page, calls [Socket.Redirect] for a 302 (a client redirect once
+// connected); other errors are a plain 500 page ([Config].ErrorPage) and a
+// log line. Forms with phx-change get their input back after a reconnect:
+// the client replays the change event (form recovery, phx-auto-recover)
+// and the view handles it as any other.
+//
 // Concurrency contract: a view's methods are never called concurrently.
 // Browser events, server messages and timers of one view are handled one
 // at a time, in order, and each is followed by render → diff → write in the

@@ -43,7 +43,7 @@ func FuzzDecodeEvent(f *testing.F) {
 // tokens and cookie headers: only the token signed for the cookie's secret
 // may pass.
 func FuzzConnect(f *testing.F) {
-	s, err := New(Config{Keys: [][]byte{bytes.Repeat([]byte{3}, 32)}})
+	s, err := New(Config{SecretKeyBase: []string{string(bytes.Repeat([]byte{3}, 32))}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -62,8 +62,14 @@ func FuzzConnect(f *testing.F) {
 		info := &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: http.Header{"Cookie": {cookie}}}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := s.Connect(ctx, info)
+		assigns, err := s.Connect(ctx, info)
 		if err != nil {
+			t.Fatalf("Connect refused the socket: %v", err)
+		}
+		if e, _ := assigns[csrfErrorAssign].(string); (e != "") != (s.checkCSRF(token, info.Header) != nil) {
+			t.Fatalf("assign %q disagrees with checkCSRF", e)
+		}
+		if err := s.checkCSRF(token, info.Header); err != nil {
 			if !errors.Is(err, ErrCSRF) {
 				t.Fatalf("refusal is not ErrCSRF: %v", err)
 			}

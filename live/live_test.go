@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/channeltest"
 	"github.com/parley-go/parley/internal/leakcheck"
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
@@ -289,37 +290,72 @@ func TestPanicCrashesOnlyTheView(t *testing.T) {
 	}
 }
 
+// joinCSRF connects a live socket with csrfToken and header and joins a
+// freshly dead-rendered /counter on it.
+func joinCSRF(t *testing.T, l *live.Server, csrfToken string, header http.Header) *channeltest.Reply {
+	t.Helper()
+	html, _ := pageToken(t, l, `(<div id="[^"]+" data-phx-main[^>]*>)`)
+	m := regexp.MustCompile(`id="([^"]+)" data-phx-main data-phx-session="([^"]*)" data-phx-static="([^"]*)"`).FindStringSubmatch(html)
+	router := &channel.Router{}
+	l.Register(router)
+	srv, err := channel.NewServer(channel.Config{Router: router, Connect: l.Connect, PubSub: l.PubSub()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := channeltest.DialInfo(t.Context(), srv, &channel.ConnectInfo{Params: url.Values{"_csrf_token": {csrfToken}}, Header: header})
+	if err != nil {
+		t.Fatalf("the socket was refused: %v", err)
+	}
+	t.Cleanup(client.Close)
+	return client.Join(t, "lv:"+m[1], map[string]any{"url": "http://parley.test/counter", "session": m[2], "static": m[3], "params": map[string]any{}}).Reply
+}
+
+func wantStale(t *testing.T, what string, r *channeltest.Reply) {
+	t.Helper()
+	if r.Status != "error" || string(r.Response) != `{"reason":"stale"}` {
+		t.Fatalf("%s: join answered %s %s, want error {\"reason\":\"stale\"}", what, r.Status, r.Response)
+	}
+}
+
+// TestCSRFRequired: a bad CSRF token never refuses the socket (the client
+// would retry forever); every join on it answers "stale", so the client
+// reloads the page and gets a fresh cookie and token.
 func TestCSRFRequired(t *testing.T) {
 	l := newServer(t)
-	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {"forged"}}, Header: http.Header{}}); !errors.Is(err, live.ErrCSRF) {
-		t.Fatalf("forged CSRF: %v", err)
-	}
+	wantStale(t, "forged CSRF", joinCSRF(t, l, "forged", http.Header{}))
+	wantStale(t, "missing CSRF", joinCSRF(t, l, "", http.Header{}))
 	token, page := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
-	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: http.Header{}}); !errors.Is(err, live.ErrCSRF) {
-		t.Fatalf("token without its cookie: %v", err)
-	}
+	wantStale(t, "token without its cookie", joinCSRF(t, l, token, http.Header{}))
 	header := http.Header{}
 	for _, c := range page.Cookies() {
 		header.Add("Cookie", c.Name+"="+c.Value)
 	}
-	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: header}); err != nil {
-		t.Fatalf("token with its cookie: %v", err)
+	if r := joinCSRF(t, l, token, header); r.Status != "ok" {
+		t.Fatalf("token with its cookie: %s %s", r.Status, r.Response)
 	}
 	// A token of another purpose, signed by the same key, with the cookie.
 	session, _ := pageToken(t, l, `data-phx-session="([^"]*)"`)
-	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {session}}, Header: header}); !errors.Is(err, live.ErrCSRF) {
-		t.Fatalf("session token as CSRF token: %v", err)
-	}
+	wantStale(t, "session token as CSRF token", joinCSRF(t, l, session, header))
 	// Another browser's token with this browser's cookie.
 	otherToken, _ := pageToken(t, l, `<meta name="csrf-token" content="([^"]*)"`)
-	if _, err := l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {otherToken}}, Header: header}); !errors.Is(err, live.ErrCSRF) {
-		t.Fatalf("another browser's CSRF token: %v", err)
+	wantStale(t, "another browser's CSRF token", joinCSRF(t, l, otherToken, header))
+	// A token and cookie of a node with another secret (no shared secret).
+	other, err := live.New(live.Config{SecretKeyBase: []string{strings.Repeat("o", 40)}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	_ = other.Handle("/counter", func() live.View { return &counter{} })
+	otherNode, otherPage := pageToken(t, other, `<meta name="csrf-token" content="([^"]*)"`)
+	otherHeader := http.Header{}
+	for _, c := range otherPage.Cookies() {
+		otherHeader.Add("Cookie", c.Name+"="+c.Value)
+	}
+	wantStale(t, "another node's token and cookie", joinCSRF(t, l, otherNode, otherHeader))
 }
 
-// TestExpiredTokens: past TokenMaxAge a CSRF token refuses the socket
+// TestExpiredTokens: past TokenMaxAge a CSRF token makes the join stale
 // (the Signer's expiry of every purpose is in TestSigner; a session token
-// that fails Verify makes the join stale, as TestJoinRefusals shows).
+// that fails Verify makes the join stale too, as TestJoinRefusals shows).
 func TestExpiredTokens(t *testing.T) {
 	l, err := live.New(live.Config{TokenMaxAge: time.Nanosecond})
 	if err != nil {
@@ -331,8 +367,5 @@ func TestExpiredTokens(t *testing.T) {
 	for _, c := range page.Cookies() {
 		header.Add("Cookie", c.Name+"="+c.Value)
 	}
-	_, err = l.Connect(t.Context(), &channel.ConnectInfo{Params: url.Values{"_csrf_token": {token}}, Header: header})
-	if !errors.Is(err, live.ErrCSRF) || !errors.Is(err, live.ErrTokenExpired) {
-		t.Fatalf("expired CSRF token: %v", err)
-	}
+	wantStale(t, "expired CSRF token", joinCSRF(t, l, token, header))
 }

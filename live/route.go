@@ -19,16 +19,37 @@ func parsePattern(pattern string) ([]string, error) {
 	if !strings.HasPrefix(pattern, "/") {
 		return nil, fmt.Errorf("live: pattern %q must start with /", pattern)
 	}
+	if strings.ContainsAny(pattern, " \t\r\n?#") {
+		return nil, fmt.Errorf("live: pattern %q: no spaces, query or fragment", pattern)
+	}
 	segs := strings.Split(strings.Trim(pattern, "/"), "/")
 	for i, s := range segs {
-		if strings.HasPrefix(s, "{") != strings.HasSuffix(s, "}") {
+		if strings.HasPrefix(s, "{") != strings.HasSuffix(s, "}") || strings.Count(s, "{") > 1 || s == "{}" || s == "{...}" {
 			return nil, fmt.Errorf("live: pattern %q: bad segment %q", pattern, s)
+		}
+		if s == "" && len(segs) > 1 {
+			return nil, fmt.Errorf("live: pattern %q: empty segment", pattern)
 		}
 		if strings.HasSuffix(s, "...}") && i != len(segs)-1 {
 			return nil, fmt.Errorf("live: pattern %q: {name...} must be last", pattern)
 		}
 	}
 	return segs, nil
+}
+
+// sameShape reports whether two parsed patterns match the same paths:
+// the same literals, with parameters (of any name) in the same places.
+func sameShape(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		pa, pb := strings.HasPrefix(a[i], "{"), strings.HasPrefix(b[i], "{")
+		if pa != pb || (!pa && a[i] != b[i]) || (pa && strings.HasSuffix(a[i], "...}") != strings.HasSuffix(b[i], "...}")) {
+			return false
+		}
+	}
+	return true
 }
 
 // match returns the path parameters if path matches.

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,13 +22,23 @@ import (
 	"github.com/parley-go/parley/pubsub"
 )
 
-// Config configures a Server. The zero value works with a random signing
-// key (tokens then die with the process) and the default layout.
+// Config configures a Server. The zero value works: the secret key base
+// from PARLEY_SECRET_KEY_BASE (or, without it, a random one and a
+// warning), the default layout and assets.
 type Config struct {
-	// Keys sign session, static, flash and CSRF tokens; the first signs,
-	// all verify (rotation). Each at least 32 bytes. Default: one random
-	// key.
-	Keys [][]byte
+	// SecretKeyBase is the application's secret, like Phoenix's
+	// secret_key_base: the signing key of every session, static, flash and
+	// CSRF token is derived from it. Several rotate: the first signs, all
+	// verify; put the new one first and drop the old once its tokens
+	// expired (TokenMaxAge). Each at least 32 bytes; make one with
+	// [GenerateSecretKeyBase] or `openssl rand -base64 48`. Cluster nodes
+	// must share it, and it must survive restarts, or every open page
+	// reloads itself after a restart (its tokens no longer verify).
+	//
+	// Default: [EnvSecretKeyBase] (PARLEY_SECRET_KEY_BASE, comma-separated
+	// for rotation); without it, a random secret that dies with the
+	// process, and a warning in the log.
+	SecretKeyBase []string
 	// TokenMaxAge bounds the age of session tokens; default 24 h.
 	TokenMaxAge time.Duration
 	// PubSub is what views subscribe on; set by Endpoint.Live by default.
@@ -41,8 +52,22 @@ type Config struct {
 	// (for metrics); it runs on the view's goroutine and must be quick.
 	// Endpoint.Live sets it to feed the Endpoint's metrics.
 	OnRender func(RenderInfo)
-	Logger   *slog.Logger
+	// ErrorPage writes the page of a failed dead render: 404 when Mount
+	// returned [ErrNotFound], 403 when Authorize refused, 500 for any
+	// other error (logged with its cause). Default: a plain page that
+	// names the status only.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int)
+	Logger    *slog.Logger
 }
+
+// ErrNotFound, returned (or wrapped: fmt.Errorf("room %q: %w", id,
+// live.ErrNotFound)) by a view's Mount or HandleParams, means the page's
+// resource does not exist: the dead render answers 404 with
+// Config.ErrorPage; a connected mount sends the browser to a fresh page
+// load of the URL (which answers that 404). To send the browser
+// elsewhere instead, call [Socket.Redirect] in Mount: the dead render
+// answers 302, a connected mount a client redirect.
+var ErrNotFound = errors.New("live: not found")
 
 // RenderInfo describes one render of a connected view.
 type RenderInfo struct {
@@ -72,7 +97,16 @@ type Page struct {
 	CSRFToken string
 	// Content is the view container with the rendered view inside.
 	Content template.HTML
+	// Scripts are Config.Scripts: module scripts, in order.
 	Scripts []string
+	// Styles are the stylesheets; DefaultLayout's own (the connection
+	// notice) by default.
+	Styles []string
+	// Icon is the favicon's URL; Parley's by default.
+	Icon string
+	// SocketPath is Config.SocketPath, for the bootstrap script (a
+	// parley-socket meta tag).
+	SocketPath string
 }
 
 // Group is a live session.
@@ -88,24 +122,26 @@ type Server struct {
 	signer *Signer
 	log    *slog.Logger
 
-	// mu guards routes, groups and cfg.PubSub.
+	// mu guards routes, groups, err and cfg.PubSub.
 	mu     sync.RWMutex
 	routes []*route
 	groups map[string]*Group
+	// err is the first routing error, returned by Err.
+	err error
 }
 
 // New returns a Server.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Keys) == 0 {
-		k := make([]byte, 32)
-		_, _ = rand.Read(k)
-		cfg.Keys = [][]byte{k}
+	cfg.SecretKeyBase = slices.Clone(cfg.SecretKeyBase)
+	keys, ephemeral, err := secretKeys(cfg.SecretKeyBase)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.TokenMaxAge <= 0 {
 		cfg.TokenMaxAge = 24 * time.Hour
 	}
 	if cfg.Scripts == nil {
-		cfg.Scripts = []string{"/assets/parley/live.js"}
+		cfg.Scripts = []string{assetURL("live.js")}
 	}
 	if cfg.SocketPath == "" {
 		cfg.SocketPath = "/live"
@@ -113,7 +149,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	signer, err := NewSigner(cfg.TokenMaxAge, cfg.Keys...)
+	if ephemeral {
+		cfg.Logger.Warn("live: no secret key base (Config.SecretKeyBase or " + EnvSecretKeyBase + "): using a random one; " +
+			"open pages reload after every restart and cluster nodes refuse each other's pages")
+	}
+	signer, err := NewSigner(cfg.TokenMaxAge, keys...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,23 +214,48 @@ func (s *Server) Group(name string, opts GroupOptions) *Group {
 }
 
 // Handle routes pattern to views made by newView in the default group.
-func (s *Server) Handle(pattern string, newView func() View) {
+func (s *Server) Handle(pattern string, newView func() View) error {
 	s.mu.RLock()
 	g := s.groups[""]
 	s.mu.RUnlock()
-	g.Handle(pattern, newView)
+	return g.Handle(pattern, newView)
 }
 
-// Handle routes pattern ("/products/{sku}") to views made by newView. It
-// panics on a malformed pattern, a programming error.
-func (g *Group) Handle(pattern string, newView func() View) {
+// Handle routes pattern ("/products/{sku}", "/" for the root) to views
+// made by newView. A malformed pattern, or one that matches the same paths
+// as a routed pattern, is an error naming both; the route is not added.
+// The first such error is also kept for [Server.Err], which Endpoint.Live
+// returns, so that callers may ignore Handle's result.
+func (g *Group) Handle(pattern string, newView func() View) error {
 	segs, err := parsePattern(pattern)
-	if err != nil {
-		panic(err)
+	if err == nil && newView == nil {
+		err = fmt.Errorf("live: pattern %q: nil view constructor", pattern)
 	}
 	g.srv.mu.Lock()
 	defer g.srv.mu.Unlock()
+	if err == nil {
+		for _, r := range g.srv.routes {
+			if sameShape(r.segs, segs) {
+				err = fmt.Errorf("live: pattern %q conflicts with pattern %q", pattern, r.pattern)
+				break
+			}
+		}
+	}
+	if err != nil {
+		if g.srv.err == nil {
+			g.srv.err = err
+		}
+		return err
+	}
 	g.srv.routes = append(g.srv.routes, &route{pattern: pattern, segs: segs, group: g, new: newView})
+	return nil
+}
+
+// Err returns the first error of Handle, or nil.
+func (s *Server) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.err
 }
 
 // Patterns returns the route patterns, for mounting on an HTTP mux.
@@ -254,7 +319,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if auth := rt.group.opts.Authorize; auth != nil {
 		c, err := auth(r)
 		if err != nil {
-			http.Error(w, "forbidden", http.StatusForbidden)
+			s.log.Info("live: dead render forbidden", "path", r.URL.Path, "err", err)
+			s.errorPage(w, r, http.StatusForbidden)
 			return
 		}
 		claims = c
@@ -269,8 +335,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	view := rt.new()
 	if err := s.mountView(view, sock, params); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.log.Debug("live: dead render not found", "path", r.URL.Path, "err", err)
+			s.errorPage(w, r, http.StatusNotFound)
+			return
+		}
 		s.log.Error("live: dead render mount failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	if sock.nav.kind == navRedirect || sock.nav.kind == navNavigate || sock.nav.kind == navPatch {
@@ -280,20 +351,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tree, err := view.Render(sock)
 	if err != nil {
 		s.log.Error("live: dead render failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	inner, err := diff.HTML(tree)
 	if err != nil {
 		s.log.Error("live: dead render html failed", "path", r.URL.Path, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	session, err1 := s.signer.Sign(purposeSession, sessionClaims{ID: sock.id, View: rt.pattern, Group: rt.group.name, Session: claims})
 	static, err2 := s.signer.Sign(purposeStatic, staticClaims{ID: sock.id, Flash: flash})
 	csrfToken, err3 := s.signer.Sign(purposeCSRF, csrf)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.log.Error("live: signing tokens failed", "path", r.URL.Path, "err", err)
+		s.errorPage(w, r, http.StatusInternalServerError)
 		return
 	}
 	var b strings.Builder
@@ -306,7 +378,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.WriteString(`">`)
 	b.WriteString(inner)
 	b.WriteString(`</div>`)
-	page := &Page{CSRFToken: csrfToken, Content: template.HTML(b.String()), Scripts: s.cfg.Scripts}
+	page := &Page{CSRFToken: csrfToken, Content: template.HTML(b.String()), Scripts: s.cfg.Scripts,
+		Styles: []string{assetURL("live.css")}, Icon: assetURL("favicon.svg"), SocketPath: s.cfg.SocketPath}
 	if sock.title != nil {
 		page.Title = *sock.title
 	}
@@ -320,6 +393,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := layout(w, page); err != nil {
 		s.log.Error("live: layout failed", "path", r.URL.Path, "err", err)
 	}
+}
+
+// errorPage answers a failed dead render with status.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int) {
+	if s.cfg.ErrorPage != nil {
+		s.cfg.ErrorPage(w, r, status)
+		return
+	}
+	DefaultErrorPage(w, r, status)
+}
+
+var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Code}} {{.Text}}</title></head>
+<body style="font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">
+<h1>{{.Text}}</h1><p>{{.About}}</p><p><a href="/">Home</a></p>
+</body></html>
+`))
+
+// DefaultErrorPage is Config.ErrorPage's default: a plain HTML page with
+// the status and nothing of the cause.
+func DefaultErrorPage(w http.ResponseWriter, _ *http.Request, status int) {
+	about := "Something went wrong on our side. Please try again."
+	switch status {
+	case http.StatusNotFound:
+		about = "There is no such page."
+	case http.StatusForbidden:
+		about = "You may not see this page."
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = errorTmpl.Execute(w, map[string]any{"Code": status, "Text": http.StatusText(status), "About": about})
 }
 
 func (s *Server) mountView(v View, sock *Socket, params url.Values) error {
@@ -380,23 +488,46 @@ func (s *Server) takeFlashCookie(w http.ResponseWriter, r *http.Request) map[str
 	return flash
 }
 
-// ErrCSRF refuses a live socket whose CSRF token does not match the
-// browser's cookie.
+// ErrCSRF is the cause logged when a live socket's CSRF token does not
+// match the browser's CSRF cookie; the socket is accepted, and every join
+// on it answers {"reason":"stale"}, on which the client reloads the page
+// and so gets a fresh cookie and token.
 var ErrCSRF = errors.New("live: invalid CSRF token")
 
-// Connect is the live socket's connect hook: the _csrf_token param must
-// be the token of the browser's CSRF cookie.
+// csrfErrorAssign is the socket assign where Connect leaves a CSRF failure
+// for Join to answer.
+const csrfErrorAssign = "_parley_csrf_error"
+
+// Connect is the live socket's connect hook. It never refuses the socket
+// (a refused WebSocket upgrade only makes the client retry forever): a
+// _csrf_token param that is not the token of the browser's CSRF cookie is
+// remembered, and every join on the socket then answers {"reason":"stale"}
+// (the client reloads the page) with the cause logged once.
 func (s *Server) Connect(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
-	var secret string
-	if err := s.signer.Verify(purposeCSRF, info.Params.Get("_csrf_token"), &secret); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCSRF, err)
-	}
-	req := http.Request{Header: info.Header}
-	c, err := req.Cookie(csrfCookie)
-	if err != nil || c.Value != secret {
-		return nil, ErrCSRF
+	if err := s.checkCSRF(info.Params.Get("_csrf_token"), info.Header); err != nil {
+		return map[string]any{csrfErrorAssign: err.Error()}, nil
 	}
 	return map[string]any{}, nil
+}
+
+// checkCSRF verifies a CSRF token against the cookie in header.
+func (s *Server) checkCSRF(token string, header http.Header) error {
+	if token == "" {
+		return fmt.Errorf("%w: no _csrf_token param", ErrCSRF)
+	}
+	var secret string
+	if err := s.signer.Verify(purposeCSRF, token, &secret); err != nil {
+		return fmt.Errorf("%w: %w", ErrCSRF, err)
+	}
+	req := http.Request{Header: header}
+	c, err := req.Cookie(csrfCookie)
+	if err != nil {
+		return fmt.Errorf("%w: no %s cookie", ErrCSRF, csrfCookie)
+	}
+	if c.Value != secret {
+		return fmt.Errorf("%w: token of another %s cookie", ErrCSRF, csrfCookie)
+	}
+	return nil
 }
 
 // Register routes the "lv:*" topics of a socket's router to views.
@@ -410,17 +541,25 @@ var defaultLayout = template.Must(template.New("layout").Parse(`<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{{.CSRFToken}}">
-<title>{{.Title}}</title>
-<link rel="icon" href="/favicon.svg">
-{{range .Scripts}}<script type="module" src="{{.}}"></script>
+{{with .SocketPath}}<meta name="parley-socket" content="{{.}}">
+{{end}}<title>{{.Title}}</title>
+{{with .Icon}}<link rel="icon" href="{{.}}">
+{{end}}{{range .Styles}}<link rel="stylesheet" href="{{.}}">
+{{end}}{{range .Scripts}}<script type="module" src="{{.}}"></script>
 {{end}}</head>
 <body>
 {{.Content}}
+<div class="parley-reconnecting" role="status" aria-live="polite" hidden>Reconnecting…</div>
 </body>
 </html>
 `))
 
-// DefaultLayout is a minimal page: CSRF meta, title, the scripts, the view.
+// DefaultLayout is a minimal page: CSRF meta, title, icon, styles, the
+// scripts, the view, and a "Reconnecting…" notice that shows while the view
+// is not live (the client puts phx-error on the view container; Parley's
+// live.css shows the notice that follows it). A layout of your own keeps
+// the notice by writing the same element after Content and linking
+// p.Styles.
 func DefaultLayout(w io.Writer, p *Page) error {
 	return defaultLayout.Execute(w, p)
 }

@@ -7,8 +7,14 @@
 // every node on that engine; -node names this node (unique); -reuseport lets
 // several nodes on one machine listen on the same -addr.
 //
-//	parley-demo -nats nats://127.0.0.1:4222 -node a -reuseport -data ./data-a
-//	parley-demo -nats nats://127.0.0.1:4222 -node b -reuseport -data ./data-b
+//	parley-demo -nats nats://127.0.0.1:4222 -node a -reuseport -data ./data-a -secret-file ./secret
+//	parley-demo -nats nats://127.0.0.1:4222 -node b -reuseport -data ./data-b -secret-file ./secret
+//
+// Secrets: every page's tokens are signed with a key derived from one
+// secret key base. -secret-file names a file holding it (nodes of a
+// cluster must share one); else PARLEY_SECRET_KEY_BASE; else the demo
+// generates one into -data on its first start, so that a restart keeps
+// open pages alive.
 package main
 
 import (
@@ -33,13 +39,14 @@ func main() {
 	namespace := flag.String("namespace", "", "subject/channel namespace on the engine (default parley-demo)")
 	reusePort := flag.Bool("reuseport", false, "listen with SO_REUSEPORT so several nodes share -addr")
 	presenceBroadcast := flag.Duration("presence-broadcast", 0, "presence gossip period (default 1.5s)")
+	secretFile := flag.String("secret-file", "", "file holding the secret key base (one a line, the first signs); default $PARLEY_SECRET_KEY_BASE, else one generated into -data on first start. Cluster nodes must share it")
 	presenceDown := flag.Duration("presence-down", 0, "silence after which a node's presences leave (default 30s)")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := demo.New(demo.Config{
-		DataDir: *data, NodeModules: *nodeModules, Logger: logger,
+		DataDir: *data, NodeModules: *nodeModules, Logger: logger, SecretFile: *secretFile,
 		NATS: *natsURL, Redis: *redisURL, Node: *node, Namespace: *namespace,
 		PresenceBroadcast: *presenceBroadcast, PresenceDown: *presenceDown,
 	})

@@ -53,7 +53,11 @@ func Assets() http.Handler {
 	if err != nil {
 		panic(err)
 	}
-	return http.FileServerFS(sub)
+	h, err := live.StaticFiles(sub) // files only: no directory listing
+	if err != nil {
+		panic(err)
+	}
+	return h
 }
 
 // Config configures the app.

@@ -84,7 +84,7 @@ func TestPostsAndLayout(t *testing.T) {
 	v := livetest.Mount(t, l, "/blog/reading-in-company?name=ann")
 	// The hook registers itself before the live client reads the hooks.
 	hook := strings.Index(v.DeadHTML, `<script type="module" src="/assets/blog/ghosts.js">`)
-	client := strings.Index(v.DeadHTML, `<script type="module" src="/assets/parley/live.js">`)
+	client := strings.Index(v.DeadHTML, `<script type="module" src="/assets/parley/live.js?v=`)
 	if hook < 0 || client < 0 || hook > client {
 		t.Fatalf("script order: hook at %d, client at %d", hook, client)
 	}

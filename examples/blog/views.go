@@ -4,6 +4,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
@@ -69,7 +70,7 @@ type postView struct {
 func (v *postView) Mount(s *live.Socket, params url.Values) error {
 	p, ok := v.app.post(params.Get("slug"))
 	if !ok {
-		return ErrNotFound
+		return fmt.Errorf("post %q: %w: %w", params.Get("slug"), ErrNotFound, live.ErrNotFound) // a 404 page
 	}
 	v.post, v.topic = p, Topic(p.Slug)
 	v.me = Reader{Name: strings.TrimSpace(params.Get("name")), Color: colors[rand.IntN(len(colors))]}

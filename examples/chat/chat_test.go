@@ -242,3 +242,24 @@ func TestNameForm(t *testing.T) {
 		t.Fatalf("navigations %v", nav)
 	}
 }
+
+// TestDraftRecovery: the message box's phx-change keeps the draft on the
+// server, so a new mount (a restarted server) that receives the client's
+// form-recovery event renders the typed text again; sending clears it.
+func TestDraftRecovery(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/1?user=ann")
+	if strings.Contains(v.HTML(t), `value="typed before"`) {
+		t.Fatal("a fresh mount shows a draft")
+	}
+	// What phoenix_live_view sends for form recovery: the form's phx-change
+	// event with its inputs.
+	v.Change(t, "draft", url.Values{"body": {"typed before"}}, "body")
+	if !strings.Contains(v.HTML(t), `value="typed before"`) {
+		t.Fatalf("the recovered draft is not rendered: %s", v.HTML(t))
+	}
+	v.Submit(t, "send", url.Values{"body": {"typed before"}})
+	if strings.Contains(v.HTML(t), `value="typed before"`) {
+		t.Fatalf("the draft survived the send: %s", v.HTML(t))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,9 +53,12 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	defer cancel()
 	id, err := strconv.ParseInt(params.Get("id"), 10, 64)
 	if err != nil {
-		return ErrNotFound
+		return fmt.Errorf("room %q: %w: %w", params.Get("id"), ErrNotFound, live.ErrNotFound)
 	}
 	if v.room, err = v.app.store.Room(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("room %d: %w: %w", id, err, live.ErrNotFound) // a 404 page
+		}
 		return err
 	}
 	rooms, err := v.app.store.Rooms(ctx)
@@ -69,6 +73,7 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	s.Assign("user", v.user)
 	s.Assign("messages", v.messages)
 	s.Assign("sent", 0)
+	s.Assign("draft", "")
 	s.Assign("error", "")
 	s.SetTitle("#" + v.room.Name)
 	if err := s.Subscribe(Topic(v.room.ID)); err != nil {
@@ -157,7 +162,15 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		}
 		v.sent++
 		s.Assign("sent", v.sent) // a new form: the input starts empty
+		s.Assign("draft", "")
 		return v.broadcast(ctx, "new", m)
+	case "draft":
+		// The message box's phx-change. After a reconnect to a restarted
+		// server, the client replays it with the text typed before (form
+		// recovery), and the new mount shows that text again.
+		if len(e.String("body")) <= maxDraft {
+			s.Assign("draft", e.String("body"))
+		}
 	case "edit", "cancel_edit":
 		m, err := v.mine(ctx, e)
 		if err != nil {
@@ -295,3 +308,6 @@ func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
 	}
 	return nil
 }
+
+// maxDraft bounds the draft text kept for form recovery, in bytes.
+const maxDraft = 4000

@@ -43,7 +43,7 @@ func (v *naiveProduct) Mount(s *live.Socket, params url.Values) error {
 	v.userID, _ = user(s, params)
 	p, err := v.app.store.Product(s.Context(), v.sku)
 	if err != nil {
-		return err
+		return mountErr(err)
 	}
 	in, err := v.app.store.InNaiveCart(s.Context(), v.sku, v.userID)
 	if err != nil {
@@ -103,7 +103,15 @@ func (v *betterProduct) Mount(s *live.Socket, params url.Values) error {
 	setMessage(s, "", "")
 	s.Assign("hold", false)
 	s.Assign("remaining", "")
-	return v.refresh(s)
+	return mountErr(v.refresh(s))
+}
+
+// mountErr marks a missing product as live.ErrNotFound: a 404 page.
+func mountErr(err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w: %w", err, live.ErrNotFound)
+	}
+	return err
 }
 
 // refresh reloads the product and the user's hold.
@@ -235,7 +243,7 @@ func (v *inventory) Mount(s *live.Socket, params url.Values) error {
 		return err
 	}
 	setMessage(s, "", "")
-	return v.refresh(s)
+	return mountErr(v.refresh(s))
 }
 
 func (v *inventory) refresh(s *live.Socket) error {

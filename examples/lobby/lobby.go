@@ -5,7 +5,7 @@
 //
 // Entry points: [Register] adds the channel to a router; [Page] serves the
 // page at /lobby. The page's JavaScript uses the phoenix npm client, served
-// by the demo under /assets/phoenix/.
+// by the Endpoint under /assets/phoenix/ (parley.Endpoint.ServeClientAssets).
 package lobby
 
 import (

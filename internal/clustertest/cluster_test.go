@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/internal/demo"
 	"github.com/parley-go/parley/internal/leakcheck"
 	"github.com/parley-go/parley/internal/wsclient"
@@ -53,8 +54,13 @@ type node struct {
 func startNode(t *testing.T, bin, name, addr string, engineArgs []string) *node {
 	t.Helper()
 	n := &node{name: name, done: make(chan struct{})}
+	// The demo serves the client packages, so it needs the real ones.
+	nodeModules, err := parley.FindNodeModules("")
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := append([]string{"-addr", addr, "-reuseport", "-node", name,
-		"-data", filepath.Join(t.TempDir(), "data"), "-node-modules", t.TempDir(),
+		"-data", filepath.Join(t.TempDir(), "data"), "-node-modules", nodeModules,
 		"-presence-broadcast", "200ms", "-presence-down", "2s"}, engineArgs...)
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stderr = &n.logs

@@ -11,16 +11,13 @@ package demo
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/parley-go/parley"
@@ -52,6 +49,15 @@ type Config struct {
 	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
 	// ID, if set, replaces the socket id function (tests).
 	ID func(assigns map[string]any) string
+	// SecretKeyBase, if set, is the secret of every signed token
+	// (live.Config.SecretKeyBase). Otherwise SecretFile, if set, names a
+	// file holding it (one secret a line, the first signs: rotation); else
+	// PARLEY_SECRET_KEY_BASE; else the demo generates one on first start
+	// and keeps it in DataDir/secret_key_base, so a restart keeps open
+	// pages alive. Cluster nodes must share one: give them the same
+	// SecretFile or environment.
+	SecretKeyBase []string
+	SecretFile    string
 	// HoldTTL is the commerce cart reservation time; default 2 minutes.
 	HoldTTL time.Duration
 	Logger  *slog.Logger
@@ -106,6 +112,7 @@ func clusterPubSub(cfg *Config) (*pubsub.PubSub, error) {
 type Demo struct {
 	Endpoint *parley.Endpoint
 	closers  []func() error
+	log      *slog.Logger
 }
 
 // Close stops the apps (after the Endpoint has shut down).
@@ -145,25 +152,22 @@ func New(cfg Config) (*Demo, error) {
 			return nil, fmt.Errorf("demo: data dir: %w", err)
 		}
 	}
-	if cfg.NodeModules == "" {
-		dir, err := FindNodeModules()
-		if err != nil {
-			return nil, err
-		}
-		cfg.NodeModules = dir
+	secrets, err := resolveSecret(&cfg)
+	if err != nil {
+		return nil, err
 	}
 	ps, err := clusterPubSub(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps})
+	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps, NodeModules: cfg.NodeModules})
 	if err != nil {
 		if ps != nil {
 			_ = ps.Close()
 		}
 		return nil, err
 	}
-	d := &Demo{Endpoint: ep}
+	d := &Demo{Endpoint: ep, log: cfg.Logger}
 	if ps != nil {
 		// Closers run last to first: the cluster PubSub goes last.
 		d.closers = append(d.closers, ps.Close)
@@ -204,13 +208,12 @@ func New(cfg Config) (*Demo, error) {
 		_ = d.Close()
 		return nil, err
 	}
-	ep.Handle("GET /assets/phoenix/", http.StripPrefix("/assets/phoenix/",
-		http.FileServer(http.Dir(filepath.Join(cfg.NodeModules, "phoenix", "priv", "static")))))
-	ep.Handle("GET /assets/phoenix_live_view/", http.StripPrefix("/assets/phoenix_live_view/",
-		http.FileServer(http.Dir(filepath.Join(cfg.NodeModules, "phoenix_live_view", "priv", "static")))))
-	ep.Handle("GET /assets/parley/", http.StripPrefix("/assets/parley/", http.FileServerFS(mustSub(assets, "assets"))))
+	if err := ep.ServeClientAssets(); err != nil {
+		_ = d.Close()
+		return nil, err
+	}
 
-	lv, err := live.New(live.Config{Logger: cfg.Logger})
+	lv, err := live.New(live.Config{Logger: cfg.Logger, SecretKeyBase: secrets})
 	if err != nil {
 		_ = d.Close()
 		return nil, err
@@ -261,17 +264,6 @@ func New(cfg Config) (*Demo, error) {
 	return d, nil
 }
 
-//go:embed assets
-var assets embed.FS
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
-}
-
 // NodeTopic is a channel whose join reply names the node that serves the
 // socket: {"node":"<name>"} ("local" in-process). It tells which node of a
 // cluster a client landed on.
@@ -294,26 +286,6 @@ func Connect(_ context.Context, info *channel.ConnectInfo) (map[string]any, erro
 		"username": info.Params.Get("username"),
 		"user_id":  info.Params.Get("user_id"),
 	}, nil
-}
-
-// FindNodeModules walks up from the working directory to the first
-// node_modules that holds the phoenix client.
-func FindNodeModules() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("demo: %w", err)
-	}
-	for {
-		nm := filepath.Join(dir, "node_modules")
-		if _, err := os.Stat(filepath.Join(nm, "phoenix", "priv", "static", "phoenix.mjs")); err == nil {
-			return nm, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("demo: no node_modules with the phoenix package above the working directory: run `npm ci` (make demo does)")
-		}
-		dir = parent
-	}
 }
 
 const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#4b5fd6"/><path d="M4 8h8M8 4v8" stroke="#fff" stroke-width="2"/></svg>`

@@ -65,3 +65,63 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownResources: every demo app's unknown resource answers 404
+// with the plain error page, never 500.
+func TestUnknownResources(t *testing.T) {
+	d, err := demo.New(demo.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d.Endpoint)
+	defer func() {
+		srv.Close()
+		if err := d.Endpoint.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for path, want := range map[string]int{
+		"/chat/rooms/99": 404, "/chat/rooms/x": 404, "/blog/nope": 404, "/commerce/products/nope": 404,
+		"/commerce/better_products/nope": 404, "/commerce/inventory/nope": 404,
+		"/chat/rooms/1": 200, "/commerce/products/scarce-scarf": 200, "/blog": 200,
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d: %.300s", path, resp.StatusCode, want, body)
+		}
+		if want == 404 && !strings.Contains(string(body), "Not Found") {
+			t.Errorf("%s: the 404 page: %.300s", path, body)
+		}
+	}
+	// No directory listings: every asset root answers 404 for directories.
+	for _, path := range []string{"/assets/parley/", "/assets/phoenix/", "/assets/phoenix_live_view/", "/assets/blog/",
+		"/assets/", "/lobby/", "/party/", "/assets/phoenix/priv/"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(string(body), "<a href") {
+			t.Errorf("%s: %d %.300s, want 404", path, resp.StatusCode, body)
+		}
+	}
+	for _, path := range []string{"/assets/blog/ghosts.js", "/assets/phoenix/phoenix.mjs", "/lobby/lobby.js"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", path, resp.StatusCode)
+		}
+	}
+}

@@ -50,6 +50,7 @@ func ServeListener(ctx context.Context, ln net.Listener, d *Demo, announce func(
 		return fmt.Errorf("demo: serve: %w", err)
 	case <-ctx.Done():
 	}
+	d.log.Info("demo: stop signal received, shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), parley.DefaultShutdownTimeout)
 	defer cancel()
 	httpErr := srv.Shutdown(sctx)
@@ -58,5 +59,9 @@ func ServeListener(ctx context.Context, ln net.Listener, d *Demo, announce func(
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("demo: serve: %w", err)
 	}
-	return errors.Join(httpErr, epErr, appErr)
+	if err := errors.Join(httpErr, epErr, appErr); err != nil {
+		return err
+	}
+	d.log.Info("demo: stopped")
+	return nil
 }

@@ -26,6 +26,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	data := flag.String("data", "", "data directory (default: a temporary one)")
+	secretFile := flag.String("secret-file", "", "secret key base file (default: one generated into -data)")
 	holdTTL := flag.Duration("hold-ttl", 4*time.Second, "commerce cart reservation time")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -40,11 +41,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := demo.New(demo.Config{
-		DataDir: *data,
-		HoldTTL: *holdTTL,
-		Logger:  logger,
-		Routes:  func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
-		Connect: connect,
+		DataDir:    *data,
+		SecretFile: *secretFile,
+		HoldTTL:    *holdTTL,
+		Logger:     logger,
+		Routes:     func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
+		Connect:    connect,
 		ID: func(a map[string]any) string {
 			if id, _ := a["user_id"].(string); id != "" {
 				return "users_socket:" + id

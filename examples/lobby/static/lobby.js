@@ -25,6 +25,10 @@ $("join-form").addEventListener("submit", (e) => {
   const username = $("username").value.trim();
   if (!username) return;
   const socket = new Socket("/socket", { params: { username } });
+  // The connection notice: shown while the socket is down, gone on reconnect.
+  socket.onError(() => { $("reconnecting").hidden = false; });
+  socket.onClose(() => { $("reconnecting").hidden = false; });
+  socket.onOpen(() => { $("reconnecting").hidden = true; });
   socket.connect();
   const channel = socket.channel("lobby:" + room, {});
   channel.on("message", addMessage);

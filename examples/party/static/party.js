@@ -65,6 +65,10 @@ $("login").addEventListener("submit", (e) => {
   }
 
   const socket = new Socket("/socket", { params: { username: me } });
+  // The connection notice: shown while the socket is down, gone on reconnect.
+  socket.onError(() => { $("reconnecting").hidden = false; });
+  socket.onClose(() => { $("reconnecting").hidden = false; });
+  socket.onOpen(() => { $("reconnecting").hidden = true; });
   socket.connect();
   channel = socket.channel("room:" + room, {});
   const presence = new Presence(channel);
