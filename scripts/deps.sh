@@ -8,8 +8,12 @@ cd "$(dirname "$0")/.."
 
 log() { printf 'deps: %s\n' "$*" >&2; }
 
-# npm ci when node_modules is missing or older than package-lock.json
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ] || [ ! -f node_modules/.package-lock.json ]; then
+# npm ci when node_modules is missing or older than package-lock.json. A
+# node_modules that is a symbolic link (a git worktree sharing another
+# checkout's packages) is left alone: npm ci would empty its target.
+if [ -L node_modules ]; then
+  log "node_modules is a link to $(readlink node_modules), not reinstalling"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules ] || [ ! -f node_modules/.package-lock.json ]; then
   log "npm ci"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
   touch node_modules

@@ -141,7 +141,9 @@ func runServe(args []string) error {
 	if ps != nil {
 		defer ps.Close()
 	}
-	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps})
+	// BundledClient: the bench's clients are Go programs, never browsers,
+	// so the server needs no npm packages to serve.
+	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps, BundledClient: true})
 	if err != nil {
 		return err
 	}
