@@ -33,18 +33,20 @@ export async function launch () {
 }
 
 // openPage opens url in a new page and records what went wrong and every
-// WebSocket frame received ({url, payload, at}).
+// WebSocket frame received ({url, payload, at}) and sent (in sent).
 export async function openPage (context, url, name = 'page') {
   const page = await context.newPage()
   const problems = []
   const frames = []
+  const sent = []
   page.on('console', m => { if (m.type() === 'error') problems.push(`${name} console.error: ${m.text()} (at ${m.location().url || '?'})`) })
   page.on('pageerror', e => problems.push(`${name} page error: ${e.stack || e}`))
   page.on('requestfailed', r => problems.push(`${name} request failed: ${r.url()} ${r.failure() && r.failure().errorText}`))
   page.on('response', r => { if (r.status() >= 400) problems.push(`${name} HTTP ${r.status()} ${r.url()}`) })
   page.on('websocket', sock => {
     sock.on('framereceived', f => frames.push({ url: sock.url(), payload: f.payload, at: Date.now() }))
+    sock.on('framesent', f => sent.push({ url: sock.url(), payload: f.payload, at: Date.now() }))
   })
   await page.goto(url)
-  return { page, problems, frames }
+  return { page, problems, frames, sent }
 }
