@@ -17,7 +17,11 @@
 // connection that overflows it is a slow consumer and is closed with code
 // 1013.
 //
-// The handshake follows the Phoenix socket: GET only, origin check (only
+// The opening handshake is checked strictly (RFC 6455 §4.2.1): HTTP/1.1 or
+// later, GET, no request body (the bytes after the headers are frames),
+// token lists in Upgrade and Connection, exactly one 16-byte key, version 13
+// (else 426 naming it). Each refusal is logged at debug level. Then it
+// follows the Phoenix socket: origin check (only
 // when an Origin header is present), vsn=2.0.0, the auth-token subprotocol
 // (the response always selects "phoenix"), then the Handler's Connect.
 //
@@ -174,10 +178,18 @@ func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 
 // ServeHTTP performs the handshake and starts the connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, status, msg := checkUpgrade(r)
-	if status != 0 {
+	key, ref := checkUpgrade(r)
+	if ref != nil {
 		s.m.Refused("bad upgrade")
-		http.Error(w, msg, status)
+		s.opts.Logger.Debug("websocket: handshake refused", "remote", r.RemoteAddr, "status", ref.status, "reason", ref.msg)
+		for k, v := range ref.header {
+			w.Header()[k] = v
+		}
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			// Do not read a body meant as frames: close after the answer.
+			w.Header().Set("Connection", "close")
+		}
+		http.Error(w, ref.msg, ref.status)
 		return
 	}
 	if !s.opts.CheckOrigin(r) {

@@ -72,7 +72,9 @@ func (h *echoHandler) closedCount() int {
 
 func newTestServer(t *testing.T, h transport.Handler, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
-	opts.Logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := New(h, opts)
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
