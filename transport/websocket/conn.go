@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/wire"
@@ -51,6 +50,8 @@ type conn struct {
 	inFrag bool
 	fragOp byte
 	frag   []byte
+	// text validates the text message being read as its bytes arrive.
+	text utf8State
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -240,12 +241,19 @@ func (c *conn) finish(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing {
 		c.idleExpired = true
 	}
+	receiverFailed := c.inErr != nil
 	c.mu.Unlock()
+	if err != nil && !receiverFailed {
+		// A violation: the messages before it are answered first.
+		c.settleInbox()
+	}
 	c.closeFor(err)
 	c.abort(err)
 	c.mu.Lock()
 	if c.inRunning {
-		c.inStopped = make(chan struct{})
+		if c.inStopped == nil {
+			c.inStopped = make(chan struct{})
+		}
 		stopped := c.inStopped
 		c.mu.Unlock()
 		<-stopped
@@ -376,6 +384,30 @@ func (c *conn) inboxLoop() {
 	}
 }
 
+// settleInbox waits, up to CloseTimeout, until the Receiver has handled
+// every message delivered so far, so that its answers are queued before a
+// close frame: a valid message that arrived before a protocol violation or
+// the client's close frame, even in the same read, is answered. Only the
+// reader calls it.
+func (c *conn) settleInbox() {
+	c.mu.Lock()
+	if !c.inRunning {
+		c.mu.Unlock()
+		return
+	}
+	if c.inStopped == nil {
+		c.inStopped = make(chan struct{})
+	}
+	stopped := c.inStopped
+	c.mu.Unlock()
+	t := time.NewTimer(c.srv.opts.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+	}
+}
+
 func (c *conn) wakeReaderLocked() {
 	if c.inSpace != nil {
 		close(c.inSpace)
@@ -439,11 +471,38 @@ func (c *conn) frame(b0 byte) error {
 	if h.length > maxSize || int64(len(c.frag))+h.length > maxSize {
 		return fmt.Errorf("%w: %d bytes", errTooBig, int64(len(c.frag))+h.length)
 	}
-	payload := make([]byte, h.length)
-	if _, err := io.ReadFull(c.rd, payload); err != nil {
-		return err
+	// The fragmentation state is checked before the payload is read.
+	switch h.op {
+	case opText, opBinary:
+		if c.inFrag {
+			return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
+		}
+	case opContinuation:
+		if !c.inFrag {
+			return fmt.Errorf("%w: continuation without a message", errProtocol)
+		}
 	}
-	unmask(payload, h.mask, 0)
+	isText := h.op == opText || (h.op == opContinuation && c.fragOp == opText)
+	// The payload is unmasked, and text validated, as each read returns:
+	// invalid UTF-8 fails the connection before the rest of it arrives.
+	payload := make([]byte, h.length)
+	for off := 0; off < len(payload); {
+		n, err := c.rd.Read(payload[off:])
+		if n > 0 {
+			unmask(payload[off:off+n], h.mask, off)
+			if isText && !c.text.feed(payload[off:off+n]) {
+				c.text.end()
+				return errUTF8
+			}
+			off += n
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
 	if br, ok := c.rd.(*bufio.Reader); ok && br.Buffered() == 0 {
 		c.rd = c.nc // drop the handshake buffer once it is drained
 	}
@@ -464,26 +523,22 @@ func (c *conn) frame(b0 byte) error {
 		sent := c.closeSent || c.closing
 		c.mu.Unlock()
 		if !sent {
-			// Echo the client's close.
+			// Echo the client's close, after the answers to the messages
+			// that came before it.
 			if code == 1005 {
 				code = 1000
 			}
+			c.settleInbox()
 			c.closeAndLinger(code, "")
 		}
 		return errClosed
 	case opText, opBinary:
-		if c.inFrag {
-			return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
-		}
 		if !h.fin {
 			c.inFrag, c.fragOp, c.frag = true, h.op, payload
 			return nil
 		}
 		msgOp, msg = h.op, payload
 	case opContinuation:
-		if !c.inFrag {
-			return fmt.Errorf("%w: continuation without a message", errProtocol)
-		}
 		c.frag = append(c.frag, payload...)
 		if !h.fin {
 			return nil
@@ -491,8 +546,8 @@ func (c *conn) frame(b0 byte) error {
 		msgOp, msg = c.fragOp, c.frag
 		c.inFrag, c.frag = false, nil
 	}
-	if msgOp == opText && !utf8.Valid(msg) {
-		return errUTF8
+	if msgOp == opText && !c.text.end() {
+		return errUTF8 // the message ends inside a rune
 	}
 	return c.deliver(wire.Frame{Data: msg, Binary: msgOp == opBinary})
 }
