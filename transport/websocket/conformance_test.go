@@ -24,6 +24,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -134,6 +135,8 @@ func (s *session) read() {
 	defer close(s.done)
 	var msg []byte
 	var msgOp byte
+	var msgDeflated bool
+	z := newDeflater()
 	for {
 		h, err := readHeader(s.br)
 		if err != nil {
@@ -151,7 +154,7 @@ func (s *session) read() {
 		}
 		switch h.op {
 		case opText, opBinary:
-			msgOp, msg = h.op, p
+			msgOp, msg, msgDeflated = h.op, p, h.rsv1
 		case opContinuation:
 			msg = append(msg, p...)
 		case opPong:
@@ -182,6 +185,12 @@ func (s *session) read() {
 			return
 		}
 		if h.fin {
+			if msgDeflated {
+				if msg, err = z.inflate(msg, 64<<20); err != nil {
+					s.end(fmt.Errorf("inflate a server message: %w", err))
+					return
+				}
+			}
 			s.add(event{op: msgOp, data: msg})
 			msg = nil
 		}
@@ -232,6 +241,30 @@ func (s *session) chopped(b []byte, chop int) {
 		n := min(chop, len(b))
 		s.write(b[:n])
 		b = b[n:]
+	}
+}
+
+// deflated sends one message compressed (permessage-deflate, no context
+// takeover) in one frame, or in fragments of frag bytes of compressed data.
+func (s *session) deflated(op byte, p []byte, frag int) {
+	z := newDeflater().deflate(p)
+	if z == nil { // incompressible: the raw DEFLATE of a stored block
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, flate.NoCompression)
+		_, _ = w.Write(p)
+		_ = w.Flush()
+		z = bytes.TrimSuffix(buf.Bytes(), deflateTail)
+	}
+	if frag <= 0 {
+		frag = len(z)
+	}
+	for off := 0; off == 0 || off < len(z); off += frag {
+		end := min(off+frag, len(z))
+		fop, rsv := byte(opContinuation), byte(0)
+		if off == 0 {
+			fop, rsv = op, 4 // RSV1
+		}
+		s.frame(end == len(z), rsv, fop, z[off:end])
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-go/parley/transport"
 	"github.com/parley-go/parley/wire"
@@ -50,8 +51,13 @@ type conn struct {
 	inFrag bool
 	fragOp byte
 	frag   []byte
-	// text validates the text message being read as its bytes arrive.
-	text utf8State
+	// text validates the text message being read as its bytes arrive;
+	// fragDeflated says the message being assembled is compressed.
+	text         utf8State
+	fragDeflated bool
+	// deflate: permessage-deflate was negotiated (set before the first
+	// frame, then read only).
+	deflate bool
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -94,6 +100,11 @@ func (c *conn) Send(f wire.Frame) error {
 	op := byte(opText)
 	if f.Binary {
 		op = opBinary
+	}
+	if c.deflate {
+		if z := c.srv.deflater.compress(f.Data); z != nil {
+			return c.enqueue(outFrame{op: op | rsv1Bit, data: z})
+		}
 	}
 	return c.enqueue(outFrame{op: op, data: f.Data})
 }
@@ -279,6 +290,8 @@ func (c *conn) closeFor(err error) {
 		c.closeAndLinger(transport.CloseTooBig, "frame too big")
 	case errors.Is(err, errUTF8):
 		c.closeAndLinger(transport.CloseInvalidPayload, "invalid utf-8")
+	case errors.Is(err, errBadDeflate):
+		c.closeAndLinger(transport.CloseInvalidPayload, "bad compressed data")
 	case errors.Is(err, errProtocol):
 		c.closeAndLinger(transport.CloseProtocolError, "protocol error")
 	default:
@@ -482,7 +495,14 @@ func (c *conn) frame(b0 byte) error {
 			return fmt.Errorf("%w: continuation without a message", errProtocol)
 		}
 	}
-	isText := h.op == opText || (h.op == opContinuation && c.fragOp == opText)
+	if h.rsv1 && (!c.deflate || h.op == opContinuation || h.op >= opClose) {
+		// RFC 7692 §6.1: only the first frame of a data message may be
+		// marked compressed, and only with the extension.
+		return fmt.Errorf("%w: RSV1 set", errProtocol)
+	}
+	deflated := h.rsv1 || (h.op == opContinuation && c.fragDeflated)
+	// A compressed text is validated once inflated.
+	isText := !deflated && (h.op == opText || (h.op == opContinuation && c.fragOp == opText))
 	// The payload is unmasked, and text validated, as each read returns:
 	// invalid UTF-8 fails the connection before the rest of it arrives.
 	payload := make([]byte, h.length)
@@ -534,7 +554,7 @@ func (c *conn) frame(b0 byte) error {
 		return errClosed
 	case opText, opBinary:
 		if !h.fin {
-			c.inFrag, c.fragOp, c.frag = true, h.op, payload
+			c.inFrag, c.fragOp, c.frag, c.fragDeflated = true, h.op, payload, h.rsv1
 			return nil
 		}
 		msgOp, msg = h.op, payload
@@ -544,7 +564,16 @@ func (c *conn) frame(b0 byte) error {
 			return nil
 		}
 		msgOp, msg = c.fragOp, c.frag
-		c.inFrag, c.frag = false, nil
+		c.inFrag, c.frag, c.fragDeflated = false, nil, false
+	}
+	if deflated {
+		var err error
+		if msg, err = c.srv.deflater.inflate(msg, c.srv.opts.MaxFrameSize); err != nil {
+			return err
+		}
+		if msgOp == opText && !utf8.Valid(msg) {
+			return errUTF8
+		}
 	}
 	if msgOp == opText && !c.text.end() {
 		return errUTF8 // the message ends inside a rune

@@ -16,6 +16,9 @@ const (
 	opClose        = 0x8
 	opPing         = 0x9
 	opPong         = 0xA
+
+	// rsv1Bit marks a compressed message in a frame's first byte.
+	rsv1Bit = 0x40
 )
 
 var (
@@ -27,6 +30,7 @@ var (
 // header is a parsed frame header.
 type header struct {
 	fin    bool
+	rsv1   bool // the per-message compressed bit (RFC 7692)
 	op     byte
 	masked bool
 	mask   [4]byte
@@ -52,7 +56,8 @@ func readHeaderAfter(b0 byte, r io.Reader) (header, error) {
 		return h, err
 	}
 	h.fin = b[0]&0x80 != 0
-	if b[0]&0x70 != 0 {
+	h.rsv1 = b[0]&0x40 != 0 // checked by the reader: only with permessage-deflate
+	if b[0]&0x30 != 0 {
 		return h, fmt.Errorf("%w: reserved bits set", errProtocol)
 	}
 	h.op = b[0] & 0x0f
@@ -108,7 +113,8 @@ func unmask(p []byte, mask [4]byte, pos int) {
 	}
 }
 
-// appendHeader appends an unmasked server frame header.
+// appendHeader appends an unmasked server frame header; op may carry the
+// RSV1 bit (rsv1Bit) of a compressed message.
 func appendHeader(dst []byte, op byte, length int) []byte {
 	dst = append(dst, 0x80|op)
 	switch {

@@ -70,6 +70,13 @@ type Options struct {
 	// Metrics, if set, receives connection refusals, disconnects by close
 	// code and reason, limit hits and outbound queue depth.
 	Metrics *metrics.Registry
+	// Compression negotiates permessage-deflate (RFC 7692) with clients
+	// that offer it, as browsers do (Phoenix: compress: true). Messages
+	// are compressed without context takeover either way, so a broadcast
+	// is compressed once for all its subscribers and an idle connection
+	// holds no compressor; an inbound message may inflate to MaxFrameSize
+	// (more closes with 1009). Default off.
+	Compression bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -90,6 +97,10 @@ type Server struct {
 	// handoffs counts batches a socket could not take at once, handed to
 	// a writer goroutine of their connection.
 	handoffs atomic.Int64
+
+	// deflater compresses and inflates messages of the connections that
+	// negotiated permessage-deflate (deflate.go); nil without Compression.
+	deflater *deflater
 
 	// readBufs holds the buffers readers borrow for a burst (park.go).
 	readBufs sync.Pool
@@ -138,6 +149,9 @@ func New(h transport.Handler, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, handler: h, conns: make(map[*conn]struct{}), m: transport.NewMetrics(opts.Metrics, "websocket")}
+	if opts.Compression {
+		s.deflater = newDeflater()
+	}
 	s.readBufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	s.flushers = make([]*flusher, runtime.GOMAXPROCS(0))
 	for i := range s.flushers {
@@ -170,6 +184,16 @@ func (s *Server) Conns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
+}
+
+// Compressions returns how many outbound messages were compressed: with
+// permessage-deflate, a message sent to many connections (a broadcast)
+// counts once.
+func (s *Server) Compressions() int64 {
+	if s.deflater == nil {
+		return 0
+	}
+	return s.deflater.compressions.Load()
 }
 
 // SlowConsumers returns how many connections were closed for overflowing
@@ -235,7 +259,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{})}
+	// The extension is settled before Connect, which may Send at once.
+	ext := ""
+	if s.deflater != nil {
+		ext = negotiateDeflate(r.Header)
+	}
+	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{}), deflate: ext != ""}
 	info := &transport.ConnectInfo{
 		Params: params, AuthToken: token, Header: r.Header, RemoteAddr: r.RemoteAddr, Transport: "websocket",
 	}
@@ -257,6 +286,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		acceptKey(key) + "\r\n"
 	if offered {
 		resp += "Sec-WebSocket-Protocol: phoenix\r\n"
+	}
+	if ext != "" {
+		resp += "Sec-WebSocket-Extensions: " + ext + "\r\n"
 	}
 	resp += "\r\n"
 	_ = nc.SetDeadline(time.Now().Add(s.opts.WriteTimeout))
