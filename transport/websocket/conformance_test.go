@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -97,6 +98,9 @@ type wsCase struct {
 	// informational cases are graded INFORMATIONAL whenever the server
 	// closes cleanly.
 	informational bool
+	// offer, when set, is the Sec-WebSocket-Extensions of the handshake
+	// (sections 12 and 13): the server with Compression must accept it.
+	offer string
 }
 
 // session is one connection of a case, from the client's side.
@@ -108,6 +112,9 @@ type session struct {
 	// wmu serialises writes of the case and of the reader (close echo).
 	wmu       sync.Mutex
 	sentClose bool
+
+	// z compresses the case's messages (deflated).
+	z *deflater
 
 	// late is set by failFast when the server had not failed the
 	// connection in time: the case is at best NON-STRICT.
@@ -247,7 +254,10 @@ func (s *session) chopped(b []byte, chop int) {
 // deflated sends one message compressed (permessage-deflate, no context
 // takeover) in one frame, or in fragments of frag bytes of compressed data.
 func (s *session) deflated(op byte, p []byte, frag int) {
-	z := newDeflater().deflate(p)
+	if s.z == nil {
+		s.z = newDeflater()
+	}
+	z := s.z.deflate(p)
 	if z == nil { // incompressible: the raw DEFLATE of a stored block
 		var buf bytes.Buffer
 		w, _ := flate.NewWriter(&buf, flate.NoCompression)
@@ -293,8 +303,11 @@ func (s *session) failFast() {
 }
 
 // runCase runs c on a fresh connection and grades it.
-func runCase(t *testing.T, dialer func() *client, c wsCase) (grade, string) {
-	cl := dialer()
+func runCase(t *testing.T, dialer func(wsCase) *client, c wsCase) (grade, string) {
+	cl := dialer(c)
+	if cl == nil {
+		return gradeFailed, "permessage-deflate not negotiated"
+	}
 	_ = cl.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	s := newSession(t, cl)
 	c.run(s)
@@ -364,12 +377,27 @@ var conformanceNonStrict = map[string]string{}
 func TestConformance(t *testing.T) {
 	h := &echoHandler{}
 	_, hs := newTestServer(t, h, Options{MaxFrameSize: 1 << 20})
-	dialer := func() *client {
-		c, resp := dial(t, hs, phoenixQuery, nil)
+	_, hsz := newTestServer(t, h, Options{MaxFrameSize: 1 << 20, Compression: true})
+	dialer := func(c wsCase) *client {
+		if c.offer == "" {
+			cl, resp := dial(t, hs, phoenixQuery, nil)
+			if resp.StatusCode != 101 {
+				t.Fatalf("handshake: %d", resp.StatusCode)
+			}
+			return cl
+		}
+		cl, resp := dial(t, hsz, phoenixQuery, http.Header{"Sec-Websocket-Extensions": {c.offer}})
 		if resp.StatusCode != 101 {
 			t.Fatalf("handshake: %d", resp.StatusCode)
 		}
-		return c
+		if resp.Header.Get("Sec-WebSocket-Extensions") != deflateAnswer {
+			_ = cl.nc.Close()
+			h.mu.Lock()
+			h.closed++ // counted as the closed connection of the case
+			h.mu.Unlock()
+			return nil
+		}
+		return cl
 	}
 	cases := conformanceCases()
 	counts := map[grade]int{}
@@ -434,6 +462,7 @@ func conformanceCases() []wsCase {
 	cs = append(cs, closeCases()...)
 	cs = append(cs, limitsCases()...)
 	cs = append(cs, miscCases()...)
+	cs = append(cs, compressionCases()...)
 	return cs
 }
 

@@ -162,7 +162,6 @@ func (b *broadcastHandler) broadcast(f wire.Frame) {
 	}
 }
 
-
 // TestBroadcastCompressedOnce: one frame sent to 1,000 compressed
 // connections is compressed once, and every subscriber inflates it to the
 // original.
