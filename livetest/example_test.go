@@ -36,7 +36,9 @@ func (c *counter) assign(s *live.Socket) {
 	s.Assign("Label", c.label)
 }
 
-func (c *counter) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(counterTemplate) }
+func (c *counter) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(counterTemplate)
+}
 
 func (c *counter) HandleEvent(s *live.Socket, e live.Event) error {
 	switch e.Name {
