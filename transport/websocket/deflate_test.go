@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -283,4 +284,29 @@ func TestDeflateCacheBounds(t *testing.T) {
 	if n != len(d.cache) {
 		t.Fatalf("ring holds %d keys, cache %d", n, len(d.cache))
 	}
+}
+
+// FuzzInflate: any bytes, as a compressed message, inflate to at most the
+// limit or fail with errTooBig or errBadDeflate, never panic; what
+// deflate made inflates back.
+func FuzzInflate(f *testing.F) {
+	d := newDeflater()
+	f.Add(d.deflate(bytes.Repeat([]byte("hello "), 20)), uint16(200))
+	f.Add(d.deflate(make([]byte, 5000)), uint16(100))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x00}, uint16(10))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
+		out, err := d.inflate(data, int(limit))
+		switch {
+		case err == nil && len(out) > int(limit):
+			t.Fatalf("%d bytes inflated under a limit of %d", len(out), limit)
+		case err != nil && !errors.Is(err, errTooBig) && !errors.Is(err, errBadDeflate):
+			t.Fatalf("unexpected error %v", err)
+		}
+		if z := d.deflate(data); z != nil {
+			back, err := d.inflate(z, len(data))
+			if err != nil || !bytes.Equal(back, data) {
+				t.Fatalf("round trip of %q: %q, %v", data, back, err)
+			}
+		}
+	})
 }
