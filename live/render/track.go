@@ -30,6 +30,7 @@ type Memo struct {
 // last render and the entries rendered from them.
 type loopMemo struct {
 	ok      bool         // items and entries are from one successful render
+	fresh   int          // items evaluated by the last render (for tests)
 	typ     reflect.Type // the item type
 	items   reflect.Value
 	n       int
@@ -285,7 +286,7 @@ func (x *executor) track(i int, v reflect.Value) (reflect.Value, error) {
 	if run.count > 1 {
 		// Only possible if the range ran twice in one render: remember
 		// nothing of this render.
-		lm.ok = false
+		lm.ok, lm.fresh = false, -1
 		return v, nil
 	}
 	lv := v
@@ -293,13 +294,13 @@ func (x *executor) track(i int, v reflect.Value) (reflect.Value, error) {
 		lv = lv.Elem()
 	}
 	if !lv.IsValid() || lv.Kind() != reflect.Slice {
-		lm.ok = false
+		lm.ok, lm.fresh = false, -1
 		return v, nil
 	}
 	et := lv.Type().Elem()
 	l := x.c.layout(et)
 	if !l.ok {
-		lm.ok = false
+		lm.ok, lm.fresh = false, -1
 		return v, nil
 	}
 	n := lv.Len()
@@ -337,7 +338,7 @@ func (x *executor) track(i int, v reflect.Value) (reflect.Value, error) {
 		lm.items = reflect.MakeSlice(lv.Type(), n, n)
 		reflect.Copy(lm.items, lv)
 	}
-	lm.typ, lm.n, lm.ok = et, n, false // ok again once assembled
+	lm.typ, lm.n, lm.ok, lm.fresh = et, n, false, fresh // ok again once assembled
 	x.sink.ev = append(x.sink.ev, event{id: trackEvent, off: len(x.sink.buf), track: run})
 	switch fresh {
 	case n:
