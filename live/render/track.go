@@ -197,8 +197,10 @@ func (c *compiled) layout(t reflect.Type) *itemLayout {
 }
 
 func (l *itemLayout) add(t reflect.Type, off uintptr) bool {
-	if t.Name() != "" && (t.NumMethod() > 0 || reflect.PointerTo(t).NumMethod() > 0) {
-		return false // a method could read anything; printing may call it
+	if t.NumMethod() > 0 || reflect.PointerTo(t).NumMethod() > 0 {
+		// A method (declared, or promoted from an embedded field) could
+		// read anything; printing may call it.
+		return false
 	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,

@@ -367,3 +367,24 @@ func TestTrackMemoAfterError(t *testing.T) {
 		t.Errorf("other template: %q", h)
 	}
 }
+
+type embedsMethod struct {
+	rowWithMethod
+	N int
+}
+
+// TestTrackPromotedMethod: an unnamed item type gets methods from an
+// embedded field: not tracked.
+func TestTrackPromotedMethod(t *testing.T) {
+	tm := mustParse(t, `{{range .Items}}<i>{{.N}} {{.Age}}</i>{{end}}`)
+	type page struct{ Items []struct{ embedsMethod } }
+	var memo Memo
+	data := &page{Items: []struct{ embedsMethod }{{embedsMethod{N: 1}}}}
+	prev, _ := renderTracked(t, tm, &memo, data, nil)
+	clock.Add(1)
+	next, fresh := renderTracked(t, tm, &memo, data, Changed("Items"))
+	if fresh != -1 {
+		t.Errorf("items with a promoted method tracked (%d evaluated)", fresh)
+	}
+	checkAgainstFull(t, tm, "promoted", prev, next, data)
+}
