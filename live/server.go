@@ -79,6 +79,9 @@ type RenderInfo struct {
 	Bytes int
 	// Join is true for the full render of a join.
 	Join bool
+	// Shared is true when the view took another view's render and diff
+	// instead of rendering (see [SharedView]).
+	Shared bool
 }
 
 // GroupOptions configures a live session: views that share a layout and
@@ -128,6 +131,9 @@ type Server struct {
 	groups map[string]*Group
 	// err is the first routing error, returned by Err.
 	err error
+
+	// lane shares renders between SharedViews (fastlane.go).
+	lane fastlane
 }
 
 // New returns a Server.
