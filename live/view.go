@@ -154,6 +154,9 @@ type Socket struct {
 	flash  map[string]string
 	nav    navigation
 	ctx    context.Context
+
+	// comps are the view's live components.
+	comps components
 }
 
 // ID returns the view's id (the container's DOM id).
@@ -202,7 +205,7 @@ func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 			changes[k] = struct{}{}
 		}
 	}
-	return t.Render(s.assigns, changes)
+	return t.RenderWith(s.assigns, changes, render.Options{Component: s.resolveComponent})
 }
 
 // pendingStream is a stream assign that has operations to send.

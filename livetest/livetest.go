@@ -238,6 +238,50 @@ func (v *View) Hook(t testing.TB, event string, payload any) json.RawMessage {
 	return r.Diff.R
 }
 
+// ClickComponent sends a click to the live component cid, as an element
+// with phx-target="<cid>" (or inside the component) does.
+func (v *View) ClickComponent(t testing.TB, cid int, event string, values map[string]any) json.RawMessage {
+	t.Helper()
+	if values == nil {
+		values = map[string]any{}
+	}
+	return v.request(t, "event", map[string]any{"type": "click", "event": event, "value": values, "cid": cid})
+}
+
+// SubmitComponent submits a form whose phx-target is the component cid.
+func (v *View) SubmitComponent(t testing.TB, cid int, event string, form url.Values) json.RawMessage {
+	t.Helper()
+	return v.request(t, "event", map[string]any{"type": "form", "event": event, "value": form.Encode(), "meta": map[string]any{}, "cid": cid})
+}
+
+// Request sends a raw message on the view's channel (an event name such as
+// "cids_will_destroy" and its payload), applies every frame up to the
+// reply, and returns the reply's response.
+func (v *View) Request(t testing.TB, event string, payload any) json.RawMessage {
+	t.Helper()
+	return v.request(t, event, payload)
+}
+
+// DestroyComponents runs the client's exchange for components that left
+// the page: cids_will_destroy, then cids_destroyed. It returns the cids the
+// server deleted, which it forgets from the client tree.
+func (v *View) DestroyComponents(t testing.TB, cids ...int) []int {
+	t.Helper()
+	if cids == nil {
+		cids = []int{}
+	}
+	v.request(t, "cids_will_destroy", map[string]any{"cids": cids})
+	resp := v.request(t, "cids_destroyed", map[string]any{"cids": cids})
+	var r struct {
+		CIDs []int `json:"cids"`
+	}
+	if err := json.Unmarshal(resp, &r); err != nil || r.CIDs == nil {
+		t.Fatalf("livetest: cids_destroyed reply %s: no cids", resp)
+	}
+	v.tree.PruneComponents(r.CIDs...)
+	return r.CIDs
+}
+
 // Patch follows a live patch link to path.
 func (v *View) Patch(t testing.TB, path string) json.RawMessage {
 	t.Helper()

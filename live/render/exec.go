@@ -11,6 +11,7 @@ import (
 const (
 	keyEvent    = -1 // {{key X}}: key holds fmt.Sprint(X)
 	streamEvent = -2 // a range source was a Stream: stream holds its operations
+	compEvent   = -3 // {{live_component ...}}: cid holds the component id
 )
 
 // event is a marker met during execution: id is the marker (or keyEvent,
@@ -20,6 +21,7 @@ type event struct {
 	off    int
 	key    string
 	stream *diff.Stream
+	cid    int32
 }
 
 // sink is the writer of an executor. text/template writes a text node by
@@ -131,6 +133,8 @@ func (a *assembler) next() (event, bool) {
 			}
 		case streamEvent:
 			a.stream = e.stream
+		case compEvent:
+			// read by the leaf that printed it (component)
 		default:
 			return e, true
 		}
@@ -174,6 +178,10 @@ func (a *assembler) hole(h *hole, dst *diff.Dyn) (bool, error) {
 		e, ok := a.next()
 		if !ok || e.id != h.mark {
 			return false, fmt.Errorf("%w: marker %d where leaf %d was due", ErrInternal, e.id, h.mark)
+		}
+		if cid, ok := a.component(); ok {
+			*dst = diff.Component(cid)
+			return false, nil
 		}
 		*dst = diff.Text(a.out[e.off:a.end()])
 		return false, nil

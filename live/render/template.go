@@ -53,12 +53,12 @@ type Template struct {
 // keyStub is the parse-time and plain-html/template definition of key.
 func keyStub(any) string { return "" }
 
-// New returns an empty template named name. It defines the functions key
-// and domid (see the package documentation).
+// New returns an empty template named name. It defines the functions key,
+// domid and live_component (see the package documentation).
 func New(name string) *Template {
 	return &Template{
 		name:   name,
-		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub}),
+		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub, componentFunc: componentStub}),
 	}
 }
 
