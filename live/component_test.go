@@ -85,6 +85,15 @@ func (d *deck) HandleEvent(s *live.Socket, e live.Event) error {
 		s.Assign("Items", items)
 	case "update-b":
 		return s.SendUpdate("card", "b", map[string]any{"Title": e.String("to")})
+	case "update-later":
+		// from another goroutine, through the view's handle
+		h, to, id := s.Handle(), e.String("to"), e.String("id")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.SendUpdate("card", id, map[string]any{"Title": to})
+		}()
+		<-done
 	}
 	return nil
 }
@@ -220,6 +229,22 @@ func TestComponentGoldenDiffs(t *testing.T) {
 	jsonEqual(t, "re-added", d, `{"1":{"k":{"0":{"0":5},"1":{"0":4},"kc":2}},"c":{"5":{"0":"X","1":"0","s":-1}}}`)
 	v.Leave(t)
 	waitFor(t, "components freed when the view ends", func() bool { return l.LiveComponents() == 0 })
+}
+
+func TestComponentUpdateFromGoroutine(t *testing.T) {
+	l := deckServer(t)
+	v := livetest.Mount(t, l, "/deck")
+	v.Click(t, "update-later", map[string]any{"id": "b", "to": "Later"})
+	v.WaitFor(t, "component b updated", func(html string) bool {
+		return strings.Contains(html, `<div data-phx-component="2" class="card">Later 0</div>`)
+	})
+	jsonEqual(t, "pushed diff", v.Diffs()[len(v.Diffs())-1], `{"c":{"2":{"0":"Later"}}}`)
+	// an update for an id that does not exist is dropped; the view lives
+	v.Click(t, "update-later", map[string]any{"id": "nobody", "to": "x"})
+	v.Click(t, "note", map[string]any{"to": "still"})
+	if !strings.Contains(v.HTML(t), "<p>still</p>") {
+		t.Fatalf("html: %s", v.HTML(t))
+	}
 }
 
 func TestComponentBadInput(t *testing.T) {

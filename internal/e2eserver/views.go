@@ -14,6 +14,79 @@ import (
 // /e2e/.
 func registerViews(l *live.Server) {
 	l.Handle("/e2e/js", func() live.View { return &jsView{} })
+	l.Handle("/e2e/components", func() live.View { return &cardsView{srv: l} })
+	l.Component("e2e-card", func() live.Component { return &e2eCard{} })
+}
+
+// cardsView is a list of live components: each counts its own clicks;
+// "remove" drops the last one, "count" shows how many components the
+// server holds.
+type cardsView struct {
+	srv *live.Server
+	ids []string
+}
+
+type cardItem struct{ ID, Title string }
+
+var cardsTemplate = render.Must(render.New("cards").Parse(`<main>
+<div id="cards">{{range .Cards}}{{live_component "e2e-card" .ID "Title" .Title}}{{end}}</div>
+<button id="remove" phx-click="remove">Remove last</button> <button id="count" phx-click="count">Count</button>
+<p id="live-count">{{.Count}}</p>
+</main>`))
+
+func (v *cardsView) Mount(s *live.Socket, _ url.Values) error {
+	v.ids = []string{"one", "two", "three"}
+	v.assign(s)
+	s.Assign("Count", "")
+	return nil
+}
+
+func (v *cardsView) assign(s *live.Socket) {
+	cards := make([]cardItem, len(v.ids))
+	for i, id := range v.ids {
+		cards[i] = cardItem{ID: id, Title: "Card " + id}
+	}
+	s.Assign("Cards", cards)
+}
+
+func (v *cardsView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(cardsTemplate) }
+
+func (v *cardsView) HandleEvent(s *live.Socket, e live.Event) error {
+	switch e.Name {
+	case "remove":
+		if len(v.ids) > 0 {
+			v.ids = v.ids[:len(v.ids)-1]
+			v.assign(s)
+		}
+	case "count":
+		s.Assign("Count", strconv.Itoa(v.srv.LiveComponents()))
+	}
+	return nil
+}
+
+// e2eCard is one card component.
+type e2eCard struct{ n int }
+
+var e2eCardTemplate = render.Must(render.New("e2e-card").Parse(
+	`<div id="card-{{.ID}}" class="card"><span class="title">{{.Title}}</span> <span class="n">{{.N}}</span> ` +
+		`<button class="bump" phx-click="bump" phx-target="{{.Myself}}">+</button></div>`))
+
+func (c *e2eCard) Mount(cs *live.ComponentSocket) error {
+	cs.Assign("ID", cs.ID())
+	cs.Assign("N", 0)
+	return nil
+}
+
+func (c *e2eCard) Render(cs *live.ComponentSocket) (*diff.Node, error) {
+	return cs.RenderTemplate(e2eCardTemplate)
+}
+
+func (c *e2eCard) HandleEvent(cs *live.ComponentSocket, e live.Event) error {
+	if e.Name == "bump" {
+		c.n++
+		cs.Assign("N", c.n)
+	}
+	return nil
 }
 
 // jsView exercises JS commands: a menu toggled on the client, a push with
