@@ -49,7 +49,9 @@ func (v *cardsView) assign(s *live.Socket) {
 	s.Assign("Cards", cards)
 }
 
-func (v *cardsView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(cardsTemplate) }
+func (v *cardsView) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(cardsTemplate)
+}
 
 func (v *cardsView) HandleEvent(s *live.Socket, e live.Event) error {
 	switch e.Name {
