@@ -114,6 +114,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		if !joined {
 			// Terminate does not run for a failed join.
 			lc.sock.dropComponents()
+			lc.sock.stopAsync()
 		}
 	}()
 	lc.view = rt.new()
@@ -363,6 +364,9 @@ func (lc *liveChannel) handlePatch(raw string) (*channel.Reply, error) {
 // afterCallback renders and answers: for an event, the reply carries the
 // diff and any navigation; for a server message, the diff is pushed.
 func (lc *liveChannel) afterCallback(c *channel.Context, reply bool) (*channel.Reply, error) {
+	if err := lc.reportCancelled(); err != nil {
+		return nil, err
+	}
 	nav := lc.sock.nav
 	lc.sock.nav = navigation{}
 	if nav.kind == navPatch {
@@ -434,6 +438,13 @@ func (lc *liveChannel) componentEvent(c *channel.Context, cid int, e Event) (*ch
 
 // HandleInfo passes server messages to the view and pushes the diff.
 func (lc *liveChannel) HandleInfo(c *channel.Context, msg any) error {
+	if d, ok := msg.(asyncDone); ok {
+		if err := lc.handleAsyncDone(d); err != nil {
+			return err
+		}
+		_, err := lc.afterCallback(c, false)
+		return err
+	}
 	if u, ok := msg.(componentUpdate); ok {
 		if err := lc.sock.SendUpdate(u.name, u.id, u.assigns); err != nil {
 			if !errors.Is(err, ErrUnknownComponent) {
@@ -462,6 +473,7 @@ func (lc *liveChannel) Terminate(c *channel.Context, reason error) {
 		t.Terminate(lc.sock, reason)
 	}
 	if lc.sock != nil {
+		lc.sock.stopAsync()
 		lc.sock.dropComponents()
 	}
 }

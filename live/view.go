@@ -157,6 +157,10 @@ type Socket struct {
 
 	// comps are the view's live components.
 	comps components
+	// async is the view's running async work; cancelled lists the
+	// StartAsync names CancelAsync stopped, to report.
+	async     asyncState
+	cancelled []string
 }
 
 // ID returns the view's id (the container's DOM id).
