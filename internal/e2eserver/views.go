@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"net/url"
 	"strconv"
 
@@ -16,6 +18,46 @@ func registerViews(l *live.Server) {
 	l.Handle("/e2e/js", func() live.View { return &jsView{} })
 	l.Handle("/e2e/components", func() live.View { return &cardsView{srv: l} })
 	l.Component("e2e-card", func() live.Component { return &e2eCard{} })
+	l.Handle("/e2e/async", func() live.View { return &asyncView{gate: make(chan struct{})} })
+}
+
+// asyncView loads two assigns asynchronously: "Slow" waits until the page
+// clicks "release", "Broken" fails at once.
+type asyncView struct{ gate chan struct{} }
+
+var asyncTemplate = render.Must(render.New("async").Parse(`<main>
+<div id="slow">{{with .Slow}}{{if .Loading}}Loading…{{else if .OK}}{{.Result}}{{else}}Error: {{.Failed}}{{end}}{{end}}</div>
+<div id="broken">{{with .Broken}}{{if .Loading}}Loading…{{else if .OK}}{{.Result}}{{else}}Error: {{.Failed}}{{end}}{{end}}</div>
+<button id="release" phx-click="release">Release</button>
+</main>`))
+
+func (v *asyncView) Mount(s *live.Socket, _ url.Values) error {
+	gate := v.gate
+	s.AssignAsync("Slow", func(ctx context.Context) (any, error) {
+		select {
+		case <-gate:
+			return "Customers also bought: tea", nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	s.AssignAsync("Broken", func(context.Context) (any, error) { return nil, errors.New("the service is down") })
+	return nil
+}
+
+func (v *asyncView) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(asyncTemplate)
+}
+
+func (v *asyncView) HandleEvent(s *live.Socket, e live.Event) error {
+	if e.Name == "release" {
+		select {
+		case <-v.gate:
+		default:
+			close(v.gate)
+		}
+	}
+	return nil
 }
 
 // cardsView is a list of live components: each counts its own clicks;
