@@ -39,7 +39,9 @@ func (v *asyncView) Mount(s *live.Socket, _ url.Values) error {
 	return nil
 }
 
-func (v *asyncView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(asyncTemplate) }
+func (v *asyncView) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(asyncTemplate)
+}
 
 func (v *asyncView) HandleEvent(s *live.Socket, e live.Event) error {
 	switch e.Name {
