@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
@@ -19,6 +20,60 @@ func registerViews(l *live.Server) {
 	l.Handle("/e2e/components", func() live.View { return &cardsView{srv: l} })
 	l.Component("e2e-card", func() live.Component { return &e2eCard{} })
 	l.Handle("/e2e/async", func() live.View { return &asyncView{gate: make(chan struct{})} })
+	l.Handle("/e2e/form", func() live.View { return &formView{} })
+}
+
+// formView validates a form live: errors show only for the fields the user
+// touched (live.Form's used tracking), a submit validates everything.
+type formView struct{}
+
+var formTemplate = render.Must(render.New("form").Parse(`<main>
+<form id="f" phx-change="validate" phx-submit="save">
+{{with .Form.Field "name"}}<label for="{{.ID}}">Name</label><input type="text" name="{{.Name}}" id="{{.ID}}" value="{{.Value}}">
+{{range .Errors}}<p class="error" id="name-error">{{.}}</p>{{end}}{{end}}
+{{with .Form.Field "email"}}<label for="{{.ID}}">Email</label><input type="text" name="{{.Name}}" id="{{.ID}}" value="{{.Value}}">
+{{range .Errors}}<p class="error" id="email-error">{{.}}</p>{{end}}{{end}}
+<button id="save" type="submit" phx-disable-with="Saving…">Save</button>
+</form>
+<p id="saved">{{.Saved}}</p>
+</main>`))
+
+func validate(f live.Form) live.Form {
+	name := f.Value("name")
+	switch {
+	case strings.TrimSpace(name) == "":
+		f.AddError("name", "can't be blank")
+	case len(name) > 20:
+		f.AddError("name", "is too long (20 characters at most)")
+	}
+	if !strings.Contains(f.Value("email"), "@") {
+		f.AddError("email", "must have an @")
+	}
+	return f
+}
+
+func (v *formView) Mount(s *live.Socket, _ url.Values) error {
+	s.Assign("Form", live.NewForm("user", nil))
+	s.Assign("Saved", "")
+	return nil
+}
+
+func (v *formView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(formTemplate) }
+
+func (v *formView) HandleEvent(s *live.Socket, e live.Event) error {
+	f := validate(live.FormOf(e, "user"))
+	switch e.Name {
+	case "validate":
+		s.Assign("Form", f)
+	case "save":
+		if !f.Valid() {
+			s.Assign("Form", f)
+			return nil
+		}
+		s.Assign("Saved", "Saved "+f.Value("name")+" <"+f.Value("email")+">")
+		s.Assign("Form", live.NewForm("user", nil))
+	}
+	return nil
 }
 
 // asyncView loads two assigns asynchronously: "Slow" waits until the page
