@@ -1,6 +1,7 @@
 package live
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -432,3 +433,26 @@ func (s *Socket) dropComponents() {
 // connected views of s (for tests and metrics): it goes down when the
 // client reports a component destroyed or a view ends.
 func (s *Server) LiveComponents() int { return int(s.liveComponents.Load()) }
+
+// RenderComponent mounts the component name with id, updates it with
+// assigns and returns its HTML, outside any view (as a dead render does;
+// for tests, see livetest.RenderComponent).
+func (s *Server) RenderComponent(name, id string, assigns map[string]any) (string, error) {
+	sock := &Socket{id: "phx-component", srv: s, ctx: context.Background(),
+		assigns: map[string]any{}, changed: map[string]bool{}}
+	args := []any{name, id, maps.Clone(assigns)}
+	if assigns == nil {
+		args = args[:2]
+	}
+	cid, err := sock.resolveComponent(args)
+	if err != nil {
+		return "", err
+	}
+	comps, err := sock.renderComponents()
+	if err != nil {
+		return "", err
+	}
+	root := diff.NewNode([]string{"", ""}, diff.Component(cid))
+	root.Components = comps
+	return diff.HTML(root)
+}

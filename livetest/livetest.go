@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -252,6 +253,49 @@ func (v *View) ClickComponent(t testing.TB, cid int, event string, values map[st
 func (v *View) SubmitComponent(t testing.TB, cid int, event string, form url.Values) json.RawMessage {
 	t.Helper()
 	return v.request(t, "event", map[string]any{"type": "form", "event": event, "value": form.Encode(), "meta": map[string]any{}, "cid": cid})
+}
+
+// RenderComponent renders the live component name with id and assigns
+// alone, outside a view, and returns its HTML.
+func RenderComponent(t testing.TB, l *live.Server, name, id string, assigns map[string]any) string {
+	t.Helper()
+	html, err := l.RenderComponent(name, id, assigns)
+	if err != nil {
+		t.Fatalf("livetest: render component %q id %q: %v", name, id, err)
+	}
+	return html
+}
+
+// ChangeForm sends a phx-change of form name as the client does after the
+// user touched the fields listed in touched: every field of fields is
+// sent as name[field], and each untouched one also with its
+// name[_unused_field] companion, so live.Form's used tracking sees what a
+// browser would make it see. target is the field that changed.
+func (v *View) ChangeForm(t testing.TB, event, name string, fields map[string]string, touched ...string) json.RawMessage {
+	t.Helper()
+	form := url.Values{}
+	for f, val := range fields {
+		form.Set(name+"["+f+"]", val)
+		if !slices.Contains(touched, f) {
+			form.Set(name+"[_unused_"+f+"]", "")
+		}
+	}
+	target := "undefined"
+	if len(touched) > 0 {
+		target = name + "[" + touched[len(touched)-1] + "]"
+	}
+	return v.Change(t, event, form, target)
+}
+
+// SubmitForm submits form name with fields (name[field]=value), as the
+// client does: no _unused_ companions, every field counts as used.
+func (v *View) SubmitForm(t testing.TB, event, name string, fields map[string]string) json.RawMessage {
+	t.Helper()
+	form := url.Values{}
+	for f, val := range fields {
+		form.Set(name+"["+f+"]", val)
+	}
+	return v.Submit(t, event, form)
 }
 
 // Request sends a raw message on the view's channel (an event name such as
