@@ -32,6 +32,10 @@ describe('commerce in headless Chromium', () => {
       assert.equal(await p.page.textContent('#stock'), '1')
       assert.equal(await p.page.isDisabled('#add'), false)
     }
+    // the "customers also bought" block loads asynchronously for both
+    for (const p of [a, b]) {
+      await waitFor(async () => (await p.page.textContent('#also-bought')).includes('Scarce scarf'), 5000, 'the also-bought block loads')
+    }
     const joinAt = Date.now()
     await a.page.click('#add')
     const clicked = Date.now()

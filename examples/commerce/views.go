@@ -1,6 +1,7 @@
 package commerce
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -103,7 +104,35 @@ func (v *betterProduct) Mount(s *live.Socket, params url.Values) error {
 	setMessage(s, "", "")
 	s.Assign("hold", false)
 	s.Assign("remaining", "")
+	s.AssignAsync("alsoBought", v.alsoBought)
 	return mountErr(v.refresh(s))
+}
+
+// alsoBought loads the "customers also bought" block: slow on purpose
+// (Config.AlsoBoughtDelay), so the page shows it loading first.
+func (v *betterProduct) alsoBought(ctx context.Context) (any, error) {
+	delay := v.app.cfg.AlsoBoughtDelay
+	if delay <= 0 {
+		delay = 400 * time.Millisecond
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	all, err := v.app.store.Products(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var others []Product
+	for _, p := range all {
+		if p.SKU != v.sku {
+			others = append(others, p)
+		}
+	}
+	return others, nil
 }
 
 // mountErr marks a missing product as live.ErrNotFound: a 404 page.
