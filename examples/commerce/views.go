@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/js"
 	"github.com/parley-go/parley/pubsub"
 )
 
@@ -105,8 +106,17 @@ func (v *betterProduct) Mount(s *live.Socket, params url.Values) error {
 	s.Assign("hold", false)
 	s.Assign("remaining", "")
 	s.AssignAsync("alsoBought", v.alsoBought)
+	// A JS command flow: the disclosure opens on the client at once
+	// (toggle, aria-expanded) and asks the server for its text (push).
+	s.Assign("shippingToggle", js.Toggle(js.ToggleOpts{To: "#shipping"}).
+		ToggleAttributeBetween("aria-expanded", "true", "false").
+		Push("shipping"))
+	s.Assign("shipping", "")
 	return mountErr(v.refresh(s))
 }
+
+// shippingInfo is the text of the better page's shipping disclosure.
+const shippingInfo = "Ships within 2 working days; free returns for 30 days."
 
 // alsoBought loads the "customers also bought" block: slow on purpose
 // (Config.AlsoBoughtDelay), so the page shows it loading first.
@@ -205,6 +215,9 @@ func (v *betterProduct) Render(s *live.Socket) (*diff.Node, error) {
 func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 	ctx := s.Context()
 	switch e.Name {
+	case "shipping":
+		s.Assign("shipping", shippingInfo)
+		return nil
 	case "add":
 		if _, err := v.app.store.Reserve(ctx, v.sku, v.userID, v.userName); err != nil {
 			setMessage(s, "error", userMessage(err))
