@@ -175,7 +175,6 @@ func (f *fleet) dialOne(ctx context.Context, wsURL string, i int, slow bool) (*b
 var (
 	msgMarker  = []byte(`,"msg",{"t":`)
 	warmMarker = []byte(`,"warm",{"t":`)
-	joinOK     = []byte(`"phx_reply",{"status":"ok"`)
 )
 
 // protocol is what the load client needs to know of a server's client
@@ -206,13 +205,7 @@ var protocols = map[string]*protocol{
 		path: func(string) string { return "/socket/websocket?vsn=2.0.0" },
 		join: func(topic string) []byte { return []byte(`["1","1","` + topic + `","phx_join",{}]`) },
 		joined: func(data []byte) (bool, error) {
-			if !bytes.HasPrefix(data, []byte(`["1","1",`)) {
-				return false, nil
-			}
-			if !bytes.Contains(data, joinOK) {
-				return false, fmt.Errorf("join refused: %s", data)
-			}
-			return true, nil
+			return joinReply(data, "1", "1")
 		},
 		msg: msgMarker, warm: warmMarker, heartbeat: true,
 	},

@@ -343,6 +343,12 @@ func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSp
 	if name == "parley" || name == "" {
 		return parleySpec()
 	}
+	if name == "parley-solo" {
+		// Parley with every dashboard view rendering on its own.
+		spec, err := parleySpec()
+		spec.Name, spec.Args = name, append(spec.Args, "-fastlane=false")
+		return spec, err
+	}
 	if strings.Contains(name, "/") {
 		return serverSpec{Name: filepath.Base(name), Exe: name}, nil
 	}
@@ -354,7 +360,7 @@ func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSp
 	case "raw-coalesced":
 		module, args = "raw", []string{"-coalesce=true"}
 	default:
-		return serverSpec{}, fmt.Errorf("unknown server %q (parley, gorilla, gws, centrifuge, jfynelive, raw, raw-coalesced or a path)", name)
+		return serverSpec{}, fmt.Errorf("unknown server %q (parley, parley-solo, gorilla, gws, centrifuge, jfynelive, raw, raw-coalesced or a path)", name)
 	}
 	exe, err := buildPeer(ctx, filepath.Join(peersDir, module), filepath.Join(binDir, "peer-"+module))
 	return serverSpec{Name: name, Exe: exe, Args: args}, err

@@ -123,6 +123,7 @@ func runServe(args []string) error {
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	natsURL := fs.String("nats", "", "NATS URL (nats://host:port): broadcasts reach every serve on the same NATS (default: in-process PubSub)")
 	node := fs.String("node", "", "this node's name with -nats, unique among the nodes (default bench-<pid>)")
+	fastlane := fs.Bool("fastlane", true, "dashboard views are live.SharedViews: views that went through the same update share one render")
 	withPresence := fs.Bool("presence", true, "serve presence:* (its tracker gossips over the PubSub, over NATS too with -nats)")
 	compress := fs.Bool("compress", false, "negotiate permessage-deflate with clients that offer it")
 	probeTopic := fs.String("probe", "", "record when each \"msg\" broadcast of this topic reaches this node's PubSub (GET /bench/stats: arrivals)")
@@ -177,7 +178,7 @@ func runServe(args []string) error {
 		return err
 	}
 	dash := newDashboard()
-	mountDashboard(lv, dash)
+	mountDashboard(lv, dash, *fastlane)
 	if err := ep.Live(lv); err != nil {
 		return err
 	}

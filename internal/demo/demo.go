@@ -50,6 +50,8 @@ type Config struct {
 	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
 	// ID, if set, replaces the socket id function (tests).
 	ID func(assigns map[string]any) string
+	// Live, if set, routes more views on the live server (tests).
+	Live func(l *live.Server)
 	// SecretKeyBase, if set, is the secret of every signed token
 	// (live.Config.SecretKeyBase). Otherwise SecretFile, if set, names a
 	// file holding it (one secret a line, the first signs: rotation); else
@@ -223,6 +225,9 @@ func New(cfg Config) (*Demo, error) {
 		return nil, err
 	}
 	counter.Register(lv)
+	if cfg.Live != nil {
+		cfg.Live(lv)
+	}
 	shop, err := commerce.New(context.Background(), commerce.Config{
 		DataDir: cfg.DataDir, HoldTTL: cfg.HoldTTL, PubSub: ep.PubSub(), Logger: cfg.Logger,
 	})
