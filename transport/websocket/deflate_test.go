@@ -266,7 +266,7 @@ func TestDeflateCacheBounds(t *testing.T) {
 	if got := d.compressions.Load() - before; got != 1 {
 		t.Fatalf("%d compressions, want 1", got)
 	}
-	for i := range 200 {
+	for i := range 2 * deflateCacheBytes / (2 * deflateCacheMax) { // twice what fits
 		d.compress(msg(i, deflateCacheMax))
 		if d.bytes > deflateCacheBytes {
 			t.Fatalf("cache of %d bytes after %d large messages", d.bytes, i+1)
