@@ -22,7 +22,9 @@ import (
 // whose assigns include anything else than plain data, slices of it and
 // the flash is rendered on its own, as are views without the interface.
 // Only the assigns are compared, so the template's functions must not read
-// per-view state (they cannot see the view anyway).
+// per-view state (they cannot see the view anyway), and it cannot name
+// live components (one render serves many views: live_component answers
+// render.ErrNoComponents).
 type SharedView interface {
 	View
 	SharedTemplate() *render.Template
@@ -134,7 +136,7 @@ func (lc *liveChannel) sharedRender(start time.Time) ([]byte, error) {
 		}
 	}
 	next := lc.snapshot()
-	tree, err := lc.sock.RenderTemplate(t)
+	tree, err := lc.sock.renderTemplate(t, false)
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
 	}

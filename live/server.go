@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-go/parley/channel"
@@ -125,7 +126,7 @@ type Server struct {
 	signer *Signer
 	log    *slog.Logger
 
-	// mu guards routes, groups, err and cfg.PubSub.
+	// mu guards routes, groups, err, components and cfg.PubSub.
 	mu     sync.RWMutex
 	routes []*route
 	groups map[string]*Group
@@ -134,6 +135,10 @@ type Server struct {
 
 	// lane shares renders between SharedViews (fastlane.go).
 	lane fastlane
+	// components are the live component constructors by name.
+	components map[string]func() Component
+	// liveComponents counts the components of connected views.
+	liveComponents atomic.Int64
 }
 
 // New returns a Server.
@@ -355,6 +360,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tree, err := view.Render(sock)
+	if err == nil {
+		tree, err = sock.withComponents(tree)
+	}
 	if err != nil {
 		s.log.Error("live: dead render failed", "path", r.URL.Path, "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError)

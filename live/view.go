@@ -157,6 +157,13 @@ type Socket struct {
 	flash  map[string]string
 	nav    navigation
 	ctx    context.Context
+
+	// comps are the view's live components.
+	comps components
+	// async is the view's running async work; cancelled lists the
+	// StartAsync names CancelAsync stopped, to report.
+	async     asyncState
+	cancelled []string
 }
 
 // ID returns the view's id (the container's DOM id).
@@ -199,6 +206,13 @@ func (s *Socket) Changed() map[string]bool { return s.changed }
 // as unchanged. Inside a changed list, only the items that changed are
 // evaluated (see "Per-item change tracking" in package live/render).
 func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+	return s.renderTemplate(t, true)
+}
+
+// renderTemplate is RenderTemplate, with live components resolved or not:
+// a SharedView's template is rendered once for many views, so it must not
+// name components (live_component answers render.ErrNoComponents).
+func (s *Socket) renderTemplate(t *render.Template, components bool) (*diff.Node, error) {
 	var changes render.Changes
 	if s.rendered {
 		changes = make(render.Changes, len(s.changed))
@@ -206,7 +220,11 @@ func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 			changes[k] = struct{}{}
 		}
 	}
-	return t.RenderMemo(s.assigns, changes, &s.memo)
+	opts := render.Options{Memo: &s.memo}
+	if components {
+		opts.Component = s.resolveComponent
+	}
+	return t.RenderWith(s.assigns, changes, opts)
 }
 
 // pendingStream is a stream assign that has operations to send.

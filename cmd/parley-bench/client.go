@@ -28,6 +28,8 @@ type fleetConfig struct {
 	// Expect is the number of "msg" broadcasts each connection will get;
 	// it sizes the latency buffers.
 	Expect int
+	// Compress offers permessage-deflate.
+	Compress bool
 }
 
 // fleet is N Phoenix V2 clients, each joined to one bench topic, each read
@@ -144,7 +146,7 @@ func (f *fleet) dialOne(ctx context.Context, wsURL string, i int, slow bool) (*b
 	defer cancel()
 	topic := "bench:" + strconv.Itoa(i%max(1, f.cfg.Topics))
 	p := f.cfg.Proto
-	ws, err := wsclient.Dial(cctx, wsURL+p.path(topic), &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048})
+	ws, err := wsclient.Dial(cctx, wsURL+p.path(topic), &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048, Compression: f.cfg.Compress})
 	if err != nil {
 		return nil, err
 	}

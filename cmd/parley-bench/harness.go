@@ -304,6 +304,20 @@ func printResult(v any) {
 	fmt.Printf("PARLEY_BENCH_RESULT %s\n", b)
 }
 
+// procIOField reads one field of /proc/<pid>/io (wchar: bytes written).
+func procIOField(pid int, name string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+":"); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/io", name, pid)
+}
+
 // procWrites reads syscw of pid from /proc/<pid>/io: the number of
 // write-family system calls (write, writev, …) the process made.
 func procWrites(pid int) (int64, error) {

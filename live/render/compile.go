@@ -18,16 +18,17 @@ import (
 // they are never escaped and users cannot call them by accident (html/template
 // itself reserves names starting with "_html_template_").
 const (
-	guardFunc = "_parley_guard"
-	keyFunc   = "_parley_key"
-	stopFunc  = "_parley_stop"
-	rangeFunc = "_parley_range"      // wraps the pipeline of a range without else
-	pairFunc  = "_parley_range_pair" // the same, for a range with two variables
-	elseFunc  = "_parley_range_else" // wraps the pipeline of a range with else
-	trackFunc = "_parley_track"      // ends the pipeline of a range tracked per item
-	domIDFunc = "domid"
-	userKey   = "key"
-	derived   = "$htmltemplate_" // html/template's infix of templates escaped in another context
+	guardFunc     = "_parley_guard"
+	keyFunc       = "_parley_key"
+	stopFunc      = "_parley_stop"
+	rangeFunc     = "_parley_range"      // wraps the pipeline of a range without else
+	pairFunc      = "_parley_range_pair" // the same, for a range with two variables
+	elseFunc      = "_parley_range_else" // wraps the pipeline of a range with else
+	trackFunc     = "_parley_track"      // ends the pipeline of a range tracked per item
+	domIDFunc     = "domid"
+	componentFunc = "live_component"
+	userKey       = "key"
+	derived       = "$htmltemplate_" // html/template's infix of templates escaped in another context
 )
 
 var errStop = errors.New("render: stop after escaping")
@@ -95,6 +96,9 @@ type executor struct {
 	runs []trackRun
 	// domID is the DOM id of the stream item being rendered (domid).
 	domID string
+	// resolve turns the arguments of live_component into a component id
+	// ([Options.Component]); nil outside RenderWith.
+	resolve func(args []any) (int32, error)
 }
 
 func (x *executor) guard(i int) bool { return x.eval[i] }
@@ -115,6 +119,7 @@ func (c *compiled) build(first bool) (*executor, error) {
 	clone.Funcs(template.FuncMap{
 		guardFunc: x.guard, keyFunc: x.key, stopFunc: stop, trackFunc: x.track,
 		rangeFunc: x.rangeSource, pairFunc: x.rangeSourcePairs, elseFunc: x.rangeSourceElse, domIDFunc: x.domid,
+		componentFunc: x.component,
 	})
 	root := clone.Lookup(c.name)
 	if root == nil || root.Tree == nil || root.Tree.Root == nil {

@@ -61,6 +61,13 @@
 // variables the first is the item's DOM id; the function domid prints it
 // too. Such a range cannot have an {{else}} ([ErrStreamElse]).
 //
+// # Live components
+//
+// {{live_component ARGS...}} renders a live component: [Template.RenderWith]
+// with [Options].Component resolves the arguments to a component id, and
+// the action becomes a [diff.Component] dynamic. It must stand alone in
+// element content. Plain [Template.Render] reports [ErrNoComponents].
+//
 // # Change tracking
 //
 // Each dynamic of the template being rendered is analysed once: which

@@ -12,6 +12,7 @@ const (
 	keyEvent    = -1 // {{key X}}: key holds fmt.Sprint(X)
 	streamEvent = -2 // a range source was a Stream: stream holds its operations
 	trackEvent  = -3 // a tracked range source: track says which items ran
+	compEvent   = -4 // {{live_component ...}}: cid holds the component id
 )
 
 // event is a marker met during execution: id is the marker (or keyEvent,
@@ -22,6 +23,7 @@ type event struct {
 	key    string
 	stream *diff.Stream
 	track  *trackRun
+	cid    int32
 }
 
 // sink is the writer of an executor. text/template writes a text node by
@@ -172,6 +174,8 @@ func (a *assembler) next() (event, bool) {
 			a.stream = e.stream
 		case trackEvent:
 			a.track = e.track
+		case compEvent:
+			// read by the leaf that printed it (component)
 		default:
 			return e, true
 		}
@@ -215,6 +219,10 @@ func (a *assembler) hole(h *hole, dst *diff.Dyn) (bool, error) {
 		e, ok := a.next()
 		if !ok || e.id != h.mark {
 			return false, fmt.Errorf("%w: marker %d where leaf %d was due", ErrInternal, e.id, h.mark)
+		}
+		if cid, ok := a.component(); ok {
+			*dst = diff.Component(cid)
+			return false, nil
 		}
 		*dst = diff.Text(a.out[e.off:a.end()])
 		return false, nil

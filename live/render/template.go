@@ -54,12 +54,12 @@ type Template struct {
 // keyStub is the parse-time and plain-html/template definition of key.
 func keyStub(any) string { return "" }
 
-// New returns an empty template named name. It defines the functions key
-// and domid (see the package documentation).
+// New returns an empty template named name. It defines the functions key,
+// domid and live_component (see the package documentation).
 func New(name string) *Template {
 	return &Template{
 		name:   name,
-		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub}),
+		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub, componentFunc: componentStub}),
 	}
 }
 
@@ -180,22 +180,7 @@ func (t *Template) Render(data any, changed Changes) (*diff.Node, error) {
 // Pass the same memo, and changed relative to the previous call, on every
 // render of one view; a nil memo renders as Render does.
 func (t *Template) RenderMemo(data any, changed Changes, memo *Memo) (*diff.Node, error) {
-	c, err := t.compiled()
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.get()
-	if err != nil {
-		return nil, err
-	}
-	if memo != nil && memo.c != c {
-		*memo = Memo{c: c, loops: make([]loopMemo, len(c.tracks))}
-	}
-	x.memo = memo
-	n, err := x.render(c, data, changed)
-	x.memo = nil
-	c.put(x)
-	return n, err
+	return t.RenderWith(data, changed, Options{Memo: memo})
 }
 
 // compiled returns the compiled plan, compiling it on first use.
