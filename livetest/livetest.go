@@ -34,8 +34,11 @@ import (
 	"github.com/parley-go/parley/wire"
 )
 
-// Timeout bounds every wait.
-const Timeout = 3 * time.Second
+// Timeout bounds every wait. A wait ends as soon as what it waits for
+// arrives; the bound only decides how long a failing test takes, and it
+// is generous because tests run with -race, many packages at once, on
+// small machines (a hundred views clicking at once took over 3 s there).
+const Timeout = 10 * time.Second
 
 // View is a mounted, connected view.
 type View struct {
