@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/render"
 )
 
 // liveChannel is the channel of one connected view ("lv:<id>").
@@ -20,6 +21,10 @@ type liveChannel struct {
 	sock  *Socket
 	route *route
 	prev  *diff.Node // the client's tree, as of the last diff sent
+	// shared is the template of a SharedView; prevIn the inputs that
+	// rendered prev, when they can be compared (fastlane.go).
+	shared *render.Template
+	prevIn *render.Inputs
 }
 
 type joinPayload struct {
@@ -133,7 +138,13 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		return nil, channel.Refuse(map[string]any{"live_redirect": lc.navTarget(nav)})
 	}
 	start := time.Now()
-	tree, err := lc.view.Render(lc.sock)
+	var tree *diff.Node
+	if sv, ok := lc.view.(SharedView); ok {
+		lc.shared = sv.SharedTemplate()
+		tree, err = lc.sock.RenderTemplate(lc.shared)
+	} else {
+		tree, err = lc.view.Render(lc.sock)
+	}
 	if err == nil {
 		tree, err = lc.sock.withComponents(tree)
 	}
@@ -146,6 +157,13 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	lc.observe(start, len(full), true)
 	lc.prev = tree
+	if lc.shared != nil && lc.sock.hasComponents() {
+		// Live components are per-view state: no shared lane.
+		lc.shared = nil
+	}
+	if lc.shared != nil {
+		lc.prevIn, _ = lc.shared.Snapshot(lc.sock.assigns)
+	}
 	lc.sock.rendered = true
 	lc.sock.componentsSent()
 	full = diff.Envelope(full, lc.takeMessage())
@@ -193,7 +211,14 @@ func (lc *liveChannel) takeMessage() diff.Message {
 func (lc *liveChannel) render() ([]byte, error) {
 	var d []byte
 	lc.sock.markStreams()
-	if len(lc.sock.changed) > 0 || lc.sock.comps.update {
+	if len(lc.sock.changed) > 0 && lc.shared != nil && !lc.sock.hasComponents() {
+		// The shared lane serves views without live components only:
+		// components are per-view state.
+		var err error
+		if d, err = lc.sharedRender(time.Now()); err != nil {
+			return nil, err
+		}
+	} else if len(lc.sock.changed) > 0 || lc.sock.comps.update {
 		start := time.Now()
 		var tree *diff.Node
 		var err error
@@ -215,7 +240,7 @@ func (lc *liveChannel) render() ([]byte, error) {
 			return nil, fmt.Errorf("live: diff: %w", err)
 		}
 		lc.observe(start, len(d), false)
-		lc.prev = tree
+		lc.prev, lc.prevIn = tree, nil
 		clear(lc.sock.changed)
 		lc.sock.componentsSent()
 		if string(d) == "{}" {
@@ -236,6 +261,13 @@ func (lc *liveChannel) render() ([]byte, error) {
 func (lc *liveChannel) observe(start time.Time, n int, join bool) {
 	if f := lc.srv.onRender(); f != nil {
 		f(RenderInfo{View: lc.route.pattern, Duration: time.Since(start), Bytes: n, Join: join})
+	}
+}
+
+// observeShared reports a diff taken from the fastlane.
+func (lc *liveChannel) observeShared(start time.Time, n int) {
+	if f := lc.srv.onRender(); f != nil {
+		f(RenderInfo{View: lc.route.pattern, Duration: time.Since(start), Bytes: n, Shared: true})
 	}
 }
 

@@ -456,3 +456,6 @@ func (s *Server) RenderComponent(name, id string, assigns map[string]any) (strin
 	root.Components = comps
 	return diff.HTML(root)
 }
+
+// hasComponents reports whether the view has live components.
+func (s *Socket) hasComponents() bool { return len(s.comps.byCID) > 0 || s.comps.update }

@@ -80,6 +80,9 @@ type RenderInfo struct {
 	Bytes int
 	// Join is true for the full render of a join.
 	Join bool
+	// Shared is true when the view took another view's render and diff
+	// instead of rendering (see [SharedView]).
+	Shared bool
 }
 
 // GroupOptions configures a live session: views that share a layout and
@@ -133,6 +136,9 @@ type Server struct {
 	components map[string]func() Component
 	// liveComponents counts the components of connected views.
 	liveComponents atomic.Int64
+
+	// lane shares renders between SharedViews (fastlane.go).
+	lane fastlane
 }
 
 // New returns a Server.

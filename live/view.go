@@ -147,6 +147,9 @@ type Socket struct {
 	// rendered is false until the first render of this mount was sent:
 	// that render must be complete.
 	rendered bool
+	// memo carries the per-item change tracking of RenderTemplate from one
+	// render to the next.
+	memo render.Memo
 
 	title  *string
 	events []diff.Event
@@ -200,7 +203,8 @@ func (s *Socket) Changed() map[string]bool { return s.changed }
 // RenderTemplate renders t with the assigns. After the first render of a
 // mount, only the dynamics that read a changed assign, or a stream assign
 // with queued operations (live/stream), are evaluated; the others are sent
-// as unchanged.
+// as unchanged. Inside a changed list, only the items that changed are
+// evaluated (see "Per-item change tracking" in package live/render).
 func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 	var changes render.Changes
 	if s.rendered {
@@ -209,7 +213,7 @@ func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 			changes[k] = struct{}{}
 		}
 	}
-	return t.RenderWith(s.assigns, changes, render.Options{Component: s.resolveComponent})
+	return t.RenderWith(s.assigns, changes, render.Options{Component: s.resolveComponent, Memo: &s.memo})
 }
 
 // pendingStream is a stream assign that has operations to send.

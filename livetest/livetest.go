@@ -12,6 +12,7 @@
 // Entry points: [Mount] returns a [View]; [View.Click], [View.Submit],
 // [View.Change], [View.Hook] and [View.Patch] act; [View.WaitFor] applies
 // server pushes until a condition holds. Waits are bounded by Timeout.
+// The package Example runs a whole test of a counter this way.
 package livetest
 
 import (

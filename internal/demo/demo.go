@@ -34,6 +34,7 @@ import (
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/pubsub/natspubsub"
 	"github.com/parley-go/parley/pubsub/redispubsub"
+	"github.com/parley-go/parley/transport/websocket"
 )
 
 // Config configures the demo.
@@ -162,7 +163,10 @@ func New(cfg Config) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps, NodeModules: cfg.NodeModules})
+	// The demo negotiates permessage-deflate, which browsers offer on
+	// every connection: broadcasts are compressed once for all subscribers.
+	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps, NodeModules: cfg.NodeModules,
+		WebSocket: websocket.Options{Compression: true}})
 	if err != nil {
 		if ps != nil {
 			_ = ps.Close()

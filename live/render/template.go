@@ -3,6 +3,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"html/template"
 	"io/fs"
 	"reflect"
@@ -169,6 +170,20 @@ func (t *Template) parse(f func(*template.Template) error) (*Template, error) {
 // The first call compiles the template set; its errors (such as
 // html/template's escaping errors) are returned by every call.
 func (t *Template) Render(data any, changed Changes) (*diff.Node, error) {
+	return t.RenderMemo(data, changed, nil)
+}
+
+// RenderMemo is [Template.Render] with per-item change tracking: memo
+// remembers the items of the tracked ranges between the renders of one
+// view, and only items that differ from the previous render's are
+// evaluated (see "Per-item change tracking" in the package documentation).
+// Pass the same memo, and changed relative to the previous call, on every
+// render of one view; a nil memo renders as Render does.
+func (t *Template) RenderMemo(data any, changed Changes, memo *Memo) (*diff.Node, error) {
+	return t.render(data, changed, memo, nil)
+}
+
+func (t *Template) render(data any, changed Changes, memo *Memo, resolve func([]any) (int32, error)) (*diff.Node, error) {
 	c, err := t.compiled()
 	if err != nil {
 		return nil, err
@@ -177,7 +192,12 @@ func (t *Template) Render(data any, changed Changes) (*diff.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if memo != nil && memo.c != c {
+		*memo = Memo{c: c, loops: make([]loopMemo, len(c.tracks))}
+	}
+	x.memo, x.resolve = memo, resolve
 	n, err := x.render(c, data, changed)
+	x.memo, x.resolve = nil, nil
 	c.put(x)
 	return n, err
 }
@@ -195,7 +215,7 @@ func (t *Template) compiled() (*compiled, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	c := &compiled{name: t.name, master: t.master, ownKey: t.ownKey}
+	c := &compiled{name: t.name, master: t.master, ownKey: t.ownKey, seed: maphash.MakeSeed()}
 	x, err := c.build(true)
 	if err != nil {
 		t.err = fmt.Errorf("render: compile %q: %w", t.name, err)
@@ -219,8 +239,12 @@ type compiled struct {
 	names  []string // assign names read by guards; guard.names index it
 	nmarks int
 
-	pool  sync.Pool
-	types sync.Map // reflect.Type -> []bool (names that are methods)
+	tracks []trackPlan // ranges tracked per item, by the number in their pipeline
+	seed   maphash.Seed
+
+	pool    sync.Pool
+	types   sync.Map // reflect.Type -> []bool (names that are methods)
+	layouts sync.Map // reflect.Type -> *itemLayout
 }
 
 // guard is a dynamic of the root template that may be skipped: it reads
