@@ -194,15 +194,15 @@ type compKey struct{ name, id string }
 
 // components is a view's set of live components.
 type components struct {
-	byCID  map[CID]*ComponentSocket
-	byKey  map[compKey]CID
+	byCID map[CID]*ComponentSocket
+	byKey map[compKey]CID
 	// batch holds the updates of ComponentBatchUpdaters named by the
 	// render in progress, by component name, in order of first use.
 	batch      map[string][]ComponentUpdate
 	batchNames []string
-	next   CID
-	cycle  uint64
-	update bool // some component has changes to render outside a view render
+	next       CID
+	cycle      uint64
+	update     bool // some component has changes to render outside a view render
 }
 
 func (cs *components) init() {

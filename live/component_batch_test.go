@@ -43,7 +43,9 @@ func (batchList) Mount(s *live.Socket, _ url.Values) error {
 	return nil
 }
 
-func (batchList) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(batchListTemplate) }
+func (batchList) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(batchListTemplate)
+}
 
 func (batchList) HandleEvent(s *live.Socket, e live.Event) error {
 	switch e.Name {
