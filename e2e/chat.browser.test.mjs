@@ -186,6 +186,23 @@ describe('chat streams in headless Chromium', () => {
       assert.ok(!(await p.page.textContent('#messages')).includes('y'.repeat(501)), 'the too-long message was not sent')
     }
     assert.equal(await error(bob), null, "bob never sees ann's errors")
+
+    // the edit form validates live too
+    const msgId = await ann.page.locator('.msg', { hasText: 'short and sweet' }).getAttribute('id')
+    const mine = ann.page.locator(`#${msgId}`)
+    await mine.locator('button.edit').click()
+    const input = mine.locator('form.edit-form input[name=body]')
+    await input.waitFor({ timeout: 5000 })
+    assert.equal(await mine.locator('.edit-error').count(), 0, 'no error before the edit box is touched')
+    await input.fill('')
+    await waitFor(async () => (await mine.locator('.edit-error').count()) === 1, 5000, 'the edit error shows live')
+    assert.equal(await mine.locator('.edit-error').textContent(), "A message can't be empty.")
+    await input.fill('short, sweet, edited')
+    await waitFor(async () => (await mine.locator('.edit-error').count()) === 0, 5000, 'the edit error clears')
+    await input.press('Enter')
+    for (const p of [ann, bob]) {
+      await waitFor(async () => (await p.page.textContent('#messages')).includes('short, sweet, edited'), 5000, 'both see the edit')
+    }
     assert.deepEqual([...ann.problems, ...bob.problems], [])
   })
 })

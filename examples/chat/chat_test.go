@@ -120,6 +120,19 @@ func TestMessagesReachEveryViewer(t *testing.T) {
 	if !strings.Contains(ann.HTML(t), `class="edit-form"`) || strings.Contains(bob.HTML(t), "edit-form") {
 		t.Fatal("edit form")
 	}
+	// the edit form validates live once touched; an empty save is refused
+	ann.Change(t, "validate_edit", url.Values{"id": {"61"}, "body": {"hello"}, "_unused_body": {""}}, "undefined")
+	if strings.Contains(ann.HTML(t), "edit-error") {
+		t.Fatal("error on an untouched edit form")
+	}
+	ann.Change(t, "validate_edit", url.Values{"id": {"61"}, "body": {""}}, "body")
+	if !strings.Contains(ann.HTML(t), `<p class="error edit-error">A message can&#39;t be empty.</p>`) {
+		t.Fatalf("no live error on the edit form: %s", ann.HTML(t))
+	}
+	ann.Submit(t, "save", url.Values{"id": {"61"}, "body": {"  "}})
+	if !strings.Contains(ann.HTML(t), "edit-error") || strings.Contains(bob.HTML(t), "(edited)") {
+		t.Fatal("an empty edit was saved")
+	}
 	ann.Submit(t, "save", url.Values{"id": {"61"}, "body": {"hello everyone"}})
 	for _, v := range []*livetest.View{ann, bob} {
 		v.WaitFor(t, "the edit", func(h string) bool {

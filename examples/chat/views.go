@@ -25,6 +25,9 @@ type item struct {
 	Message
 	Mine    bool // the viewer sent it: edit and delete buttons
 	Editing bool // the viewer is editing it
+	// EditError is the live validation error of the edit form, shown
+	// once the user touched it.
+	EditError string
 }
 
 // DOMID is the DOM id of a message.
@@ -194,7 +197,26 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		it := v.item(m)
 		it.Editing = e.Name == "edit"
 		v.messages.Insert(it, stream.UpdateOnly())
+	case "validate_edit":
+		m, err := v.mine(ctx, e)
+		if err != nil {
+			return nil
+		}
+		it := v.item(m)
+		it.Editing = true
+		if f := live.FormOf(e, ""); f.Used("body") {
+			it.EditError = bodyError(f.Value("body"))
+		}
+		v.messages.Insert(it, stream.UpdateOnly())
 	case "save":
+		if msg := bodyError(e.String("body")); msg != "" {
+			if m, err := v.mine(ctx, e); err == nil {
+				it := v.item(m)
+				it.Editing, it.EditError = true, msg
+				v.messages.Insert(it, stream.UpdateOnly())
+				return nil
+			}
+		}
 		id, _ := strconv.ParseInt(e.String("id"), 10, 64)
 		m, err := v.app.store.Update(ctx, id, v.user, strings.TrimSpace(e.String("body")))
 		if err != nil {

@@ -54,6 +54,25 @@ type App struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	// catalogMu guards catalog, the products as first loaded (names and
+	// SKUs do not change), for the "customers also bought" block.
+	catalogMu sync.Mutex
+	catalog   []Product
+}
+
+// products returns the catalog, loading it once.
+func (a *App) products(ctx context.Context) ([]Product, error) {
+	a.catalogMu.Lock()
+	defer a.catalogMu.Unlock()
+	if a.catalog == nil {
+		all, err := a.store.Products(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.catalog = all
+	}
+	return a.catalog, nil
 }
 
 // New opens the store and starts the sweeper that releases expired

@@ -132,7 +132,7 @@ func (v *betterProduct) alsoBought(ctx context.Context) (any, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	all, err := v.app.store.Products(ctx)
+	all, err := v.app.products(ctx)
 	if err != nil {
 		return nil, err
 	}
