@@ -36,7 +36,7 @@ type Component interface {
 	Mount(c *ComponentSocket) error
 	// Render returns the component's tree, which must have exactly one
 	// root element (the client tags it with data-phx-component).
-	Render(c *ComponentSocket) (*diff.Node, error)
+	Render(c *ComponentSocket) (*Rendered, error)
 }
 
 // ComponentUpdater is implemented by components that take the assigns of
@@ -161,7 +161,7 @@ func (c *ComponentSocket) Changed() map[string]bool {
 // RenderTemplate renders t with the component's assigns, evaluating only
 // what reads a changed assign after the first render. Components inside
 // it are resolved as in the view's template.
-func (c *ComponentSocket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+func (c *ComponentSocket) RenderTemplate(t *render.Template) (*Rendered, error) {
 	var changes render.Changes
 	if c.rendered {
 		changes = make(render.Changes, len(c.changed))

@@ -27,7 +27,7 @@ type View interface {
 	// Render returns the page for the current state. Its statics must come
 	// from a compiled template (live/render) so they are shared between
 	// renders and travel once.
-	Render(s *Socket) (*diff.Node, error)
+	Render(s *Socket) (*Rendered, error)
 }
 
 // EventHandler handles browser events (phx-click, forms, hooks, keys).
@@ -205,7 +205,7 @@ func (s *Socket) Changed() map[string]bool { return s.changed }
 // with queued operations (live/stream), are evaluated; the others are sent
 // as unchanged. Inside a changed list, only the items that changed are
 // evaluated (see "Per-item change tracking" in package live/render).
-func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+func (s *Socket) RenderTemplate(t *render.Template) (*Rendered, error) {
 	var changes render.Changes
 	if s.rendered {
 		changes = make(render.Changes, len(s.changed))
