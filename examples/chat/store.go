@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-go/parley/internal/sqlitedb"
 )
@@ -15,7 +16,21 @@ var (
 	ErrNotFound = errors.New("chat: no such room or message")
 	ErrNotYours = errors.New("chat: only its sender may change a message")
 	ErrEmpty    = errors.New("chat: empty message")
+	ErrTooLong  = errors.New("chat: message too long")
 )
+
+// MaxBody bounds a message, in characters.
+const MaxBody = 2000
+
+func checkBody(body string) error {
+	switch {
+	case body == "":
+		return ErrEmpty
+	case utf8.RuneCountInString(body) > MaxBody:
+		return ErrTooLong
+	}
+	return nil
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS rooms (
@@ -178,6 +193,26 @@ func (s *Store) Before(ctx context.Context, room, id int64, n int) ([]Message, e
 	return ms, err
 }
 
+// After returns up to n messages of room newer than message id, oldest
+// first.
+func (s *Store) After(ctx context.Context, room, id int64, n int) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+msgCols+` FROM messages WHERE room_id = ? AND id > ? ORDER BY id LIMIT ?`, room, id, n)
+	if err != nil {
+		return nil, err
+	}
+	return scanMessages(rows)
+}
+
+// HasAfter reports whether room has messages newer than id.
+func (s *Store) HasAfter(ctx context.Context, room, id int64) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM messages WHERE room_id = ? AND id > ? LIMIT 1`, room, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // HasBefore reports whether room has messages older than id.
 func (s *Store) HasBefore(ctx context.Context, room, id int64) (bool, error) {
 	var one int
@@ -206,8 +241,8 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 
 // Create adds a message to room.
 func (s *Store) Create(ctx context.Context, room int64, sender, body string) (Message, error) {
-	if body == "" {
-		return Message{}, ErrEmpty
+	if err := checkBody(body); err != nil {
+		return Message{}, err
 	}
 	if _, err := s.Room(ctx, room); err != nil {
 		return Message{}, err
@@ -223,8 +258,8 @@ func (s *Store) Create(ctx context.Context, room int64, sender, body string) (Me
 
 // Update changes the body of a message of sender.
 func (s *Store) Update(ctx context.Context, id int64, sender, body string) (Message, error) {
-	if body == "" {
-		return Message{}, ErrEmpty
+	if err := checkBody(body); err != nil {
+		return Message{}, err
 	}
 	var m Message
 	err := sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {

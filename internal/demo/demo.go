@@ -228,13 +228,18 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, shop.Close)
 	shop.Register(lv)
-	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger})
+	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger,
+		Secret: appKey(secrets, "chat login")})
 	if err != nil {
 		_ = d.Close()
 		return nil, err
 	}
 	d.closers = append(d.closers, talk.Close)
 	talk.Register(lv)
+	chatHTTP := talk.Handler()
+	ep.Handle("/chat/login", chatHTTP)
+	ep.Handle("/chat/logout", chatHTTP)
+	ep.Handle("GET "+chat.AssetsPrefix, chatHTTP)
 	feed, err := social.New(social.Config{PubSub: ep.PubSub(), Logger: cfg.Logger})
 	if err != nil {
 		_ = d.Close()
