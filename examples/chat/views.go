@@ -142,7 +142,13 @@ func (v *roomView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderT
 func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 	ctx, cancel := v.ctx()
 	defer cancel()
-	s.Assign("error", "")
+	// Only what changes is assigned: a reply with a diff that reaches the
+	// page while a viewport event is in flight patches the locked stream
+	// container's clone (see loadOlder), so "pinned" and stale viewport
+	// events must answer with no diff at all.
+	if s.Get("error") != "" && e.Name != "pinned" {
+		s.Assign("error", "")
+	}
 	switch e.Name {
 	case "send":
 		if v.user == "" {
@@ -216,7 +222,7 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		return v.loadNewer(ctx, s, e)
 	case "pinned":
 		v.pinned = e.Params["pinned"] == true
-		if v.pinned && v.present {
+		if v.pinned && v.present && v.unread != 0 {
 			v.unread = 0
 			s.Assign("unread", 0)
 		}

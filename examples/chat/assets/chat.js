@@ -1,5 +1,8 @@
-// The chat room's ChatScroll hook, on the scroll container around the
-// message stream. It opens the room at the newest message and keeps the
+// The chat room's ChatScroll hook, on an empty element beside the scroll
+// container (#scroller) of the message stream: never on an ancestor of
+// the stream, since a hook's pushEvent locks its element while in flight
+// and a stream diff that reaches a locked ancestor is applied to a clone
+// (without its limits). It opens the room at the newest message and keeps the
 // view pinned to the bottom while messages arrive, unless the reader has
 // scrolled up. It tells the view when the reader reaches or leaves the
 // bottom (pushEvent "pinned"), so the view can count what the reader has
@@ -12,7 +15,8 @@ const SLACK = 8 // px from the bottom that still count as at the bottom
 window.ParleyHooks = window.ParleyHooks || {}
 window.ParleyHooks.ChatScroll = {
   mounted () {
-    this.list = this.el.querySelector('#messages')
+    this.box = document.getElementById('scroller')
+    this.list = document.getElementById('messages')
     this.pinned = true
     this.toBottom()
     this.onScroll = () => {
@@ -21,10 +25,10 @@ window.ParleyHooks.ChatScroll = {
       this.pinned = pinned
       this.tell()
     }
-    this.el.addEventListener('scroll', this.onScroll, { passive: true })
+    this.box.addEventListener('scroll', this.onScroll, { passive: true })
     // New children while pinned at the present: follow them down.
     this.observer = new MutationObserver(() => {
-      if (this.pinned && this.el.dataset.present === 'true') this.toBottom()
+      if (this.pinned && this.box.dataset.present === 'true') this.toBottom()
     })
     this.observer.observe(this.list, { childList: true })
     this.handleEvent('chat:bottom', () => {
@@ -40,14 +44,14 @@ window.ParleyHooks.ChatScroll = {
     this.tell()
   },
   destroyed () {
-    this.el.removeEventListener('scroll', this.onScroll)
+    this.box.removeEventListener('scroll', this.onScroll)
     if (this.observer) this.observer.disconnect()
   },
   atBottom () {
-    return this.el.scrollHeight - this.el.scrollTop - this.el.clientHeight <= SLACK
+    return this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight <= SLACK
   },
   toBottom () {
-    this.el.scrollTop = this.el.scrollHeight
+    this.box.scrollTop = this.box.scrollHeight
   },
   tell () {
     this.pushEvent('pinned', { pinned: this.pinned }).catch(() => {})
