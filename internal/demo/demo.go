@@ -195,7 +195,12 @@ func New(cfg Config) (*Demo, error) {
 	d.closers = append(d.closers, pointing.Close)
 	router := &channel.Router{}
 	router.Handle(NodeTopic, func() channel.Channel { return nodeInfo{node: ep.PubSub().Node()} })
-	lobby.Register(router)
+	chatter, err := lobby.New(lobby.Config{Tracker: tracker})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	chatter.Register(router)
 	pointing.Register(router)
 	if cfg.Routes != nil {
 		cfg.Routes(router)
