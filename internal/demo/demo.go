@@ -233,6 +233,8 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, shop.Close)
 	shop.Register(lv)
+	ep.Handle("GET /commerce", shop.Page())
+	ep.Handle(commerce.RestockPath, shop.RestockHandler())
 	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger,
 		Secret: appKey(secrets, "chat login")})
 	if err != nil {
