@@ -72,7 +72,7 @@ var loginTmpl = template.Must(template.New("login").Parse(`<!doctype html>
 input{font-size:1rem;padding:.35rem;width:100%;box-sizing:border-box}button{font-size:1rem;margin-top:.5rem}
 .error{color:#b00020}</style>
 </head><body>
-<p><a href="/">← All apps</a></p>
+<p><a id="home" href="/">← All apps</a></p>
 <h1>Log in to the chat</h1>
 <p>Your name is signed into a cookie: nobody else can post, edit or delete as you.</p>
 {{with .Error}}<p id="login-error" class="error">{{.}}</p>{{end}}
