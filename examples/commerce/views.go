@@ -194,6 +194,7 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 		}
 		setMessage(s, "ok", "Reserved for you: it is yours while the countdown runs.")
 		v.app.changed(v.sku)
+		v.app.cartChanged(v.userID)
 	case "release":
 		if err := v.app.store.Release(ctx, v.sku, v.userID); err != nil {
 			return err
@@ -201,6 +202,7 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 		v.stopTick()
 		setMessage(s, "", "Removed from your cart.")
 		v.app.changed(v.sku)
+		v.app.cartChanged(v.userID)
 	case "checkout":
 		err := v.app.store.Checkout(ctx, v.sku, v.userID)
 		v.stopTick()
@@ -209,6 +211,7 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 		} else {
 			setMessage(s, "ok", "Order placed. Thank you!")
 			v.app.changed(v.sku)
+			v.app.cartChanged(v.userID)
 		}
 	}
 	return v.refresh(s)
@@ -338,6 +341,10 @@ func (v *cart) Mount(s *live.Socket, params url.Values) error {
 	v.subscribed = map[string]bool{}
 	setMessage(s, "", "")
 	s.SetTitle("Your cart")
+	// The cart follows its user across tabs and devices.
+	if err := s.Subscribe(CartTopic(v.userID)); err != nil {
+		return err
+	}
 	return v.refresh(s)
 }
 
@@ -391,6 +398,7 @@ func (v *cart) HandleEvent(s *live.Socket, e live.Event) error {
 		return nil
 	}
 	v.app.changed(sku)
+	v.app.cartChanged(v.userID)
 	return v.refresh(s)
 }
 
@@ -400,7 +408,7 @@ func (v *cart) HandleInfo(s *live.Socket, msg any) error {
 		v.ticking = false
 		return v.refresh(s)
 	case *pubsub.Message:
-		if strings.HasPrefix(m.Topic, "inventory:") {
+		if strings.HasPrefix(m.Topic, "inventory:") || m.Topic == CartTopic(v.userID) {
 			return v.refresh(s)
 		}
 	}
