@@ -331,4 +331,39 @@ describe('chat streams in headless Chromium', () => {
       await bob.page.close().catch(() => {})
     }
   })
+
+  // Seed 000's notifications across devices: an unread badge per room on
+  // every tab of a user, batched for a burst, cleared on all tabs when the
+  // room is read in one.
+  it('unread badges follow the user across tabs, batched, cleared everywhere', { timeout: 120000 }, async () => {
+    const tab1 = await room(browser, 3, 'ann tab 1')
+    const tab2 = await room(browser, 3, 'ann tab 2')
+    const bob = await room(other, 2, 'bob')
+    try {
+      const badge = async p => {
+        const el = await p.page.$('#unread-2')
+        return el ? Number((await el.textContent()).match(/\d+/)[0]) : 0
+      }
+      const before = await badge(tab1)
+      assert.equal(await badge(tab2), before)
+      const since = Date.now()
+      for (let i = 1; i <= 5; i++) {
+        await bob.page.fill('form.send input[name=body]', `burst ${i}`)
+        await bob.page.press('form.send input[name=body]', 'Enter')
+      }
+      for (const p of [tab1, tab2]) await waitFor(async () => (await badge(p)) === before + 5, 5000, `${p === tab1 ? 'tab 1' : 'tab 2'}: ${before + 5} new in #sre-team`)
+      assert.equal(await tab1.page.textContent('#unread-2'), `${before + 5} new`)
+      // Batched: fewer badge updates than messages.
+      const updates = tab2.frames.filter(f => f.at >= since && f.payload.includes('unread-2')).length
+      assert.ok(updates < 5, `${updates} badge updates for 5 messages`)
+      // Read in tab 1: the badge goes on both tabs.
+      await Promise.all([tab1.page.waitForURL(/\/chat\/rooms\/2$/), tab1.page.click('#room-2')])
+      await tab1.page.waitForSelector('.phx-connected', { timeout: 10000 })
+      await waitFor(async () => (await badge(tab2)) === 0, 5000, 'tab 2: the badge cleared')
+      assert.ok((await tab1.page.textContent('#messages')).includes('burst 5'))
+      assert.deepEqual([...tab1.problems, ...tab2.problems, ...bob.problems], [])
+    } finally {
+      for (const p of [tab1, tab2, bob]) await p.page.close().catch(() => {})
+    }
+  })
 })

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS messages (
 	edited      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_room ON messages(room_id, id);
+CREATE TABLE IF NOT EXISTS reads (
+	user    TEXT NOT NULL,
+	room_id INTEGER NOT NULL,
+	last_id INTEGER NOT NULL,
+	PRIMARY KEY (user, room_id)
+);
 `
 
 // Room is a chat room.
@@ -290,4 +296,45 @@ func (s *Store) Delete(ctx context.Context, id int64, sender string) (Message, e
 		return m, ErrNotYours
 	}
 	return m, nil
+}
+
+// StartReading gives a user seen for the first time a read mark at the
+// newest message of every room, so only what comes later is unread.
+func (s *Store) StartReading(ctx context.Context, user string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO reads(user, room_id, last_id)
+		SELECT ?, r.id, coalesce((SELECT max(id) FROM messages WHERE room_id = r.id), 0) FROM rooms r`, user)
+	return err
+}
+
+// MarkRead records that user has read room up to message id (marks only
+// move forward) and reports whether the mark moved.
+func (s *Store) MarkRead(ctx context.Context, user string, room, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO reads(user, room_id, last_id) VALUES (?, ?, ?)
+		ON CONFLICT(user, room_id) DO UPDATE SET last_id = excluded.last_id WHERE excluded.last_id > reads.last_id`, user, room, id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Unread counts, per room, the messages of others after user's read mark.
+func (s *Store) Unread(ctx context.Context, user string) (map[int64]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.room_id, count(*) FROM messages m
+		JOIN reads r ON r.user = ? AND r.room_id = m.room_id
+		WHERE m.id > r.last_id AND m.sender != ? GROUP BY m.room_id`, user, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var room int64
+		var n int
+		if err := rows.Scan(&room, &n); err != nil {
+			return nil, err
+		}
+		out[room] = n
+	}
+	return out, rows.Err()
 }

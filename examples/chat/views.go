@@ -56,7 +56,28 @@ type roomView struct {
 	// browser (see loadOlder).
 	beforeFirst, afterLast int64
 	sent                   int
+	// rooms are the room links with their unread badges; badgesDue: a
+	// badge refresh is scheduled (bursts are batched into one).
+	rooms     []roomLink
+	badgesDue bool
 }
+
+// roomLink is a room in the nav, with the viewer's unread count.
+type roomLink struct {
+	ID     int64
+	Name   string
+	Unread int
+}
+
+// badgeMsg refreshes the unread badges; badgeDelay batches a burst of
+// messages into one update ("5 new").
+type badgeMsg struct{}
+
+const badgeDelay = 300 * time.Millisecond
+
+// UserTopic is the pubsub topic of one user's read marks: every tab and
+// device of the user hears when a room was read in one of them.
+func UserTopic(user string) string { return "chat:user:" + user }
 
 func (v *roomView) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
@@ -79,10 +100,13 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range rooms {
+		v.rooms = append(v.rooms, roomLink{ID: r.ID, Name: r.Name})
+	}
 	v.user, _ = s.Session()["user"].(string)
 	bad, _ := s.Session()["bad_login"].(bool)
 	v.messages = stream.New("messages", DOMID)
-	s.Assign("rooms", rooms)
+	s.Assign("rooms", v.rooms)
 	s.Assign("roomID", v.room.ID)
 	s.Assign("roomName", v.room.Name)
 	s.Assign("user", v.user)
@@ -98,7 +122,74 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	}
 	// Every mount, a rejoin too, starts from an empty page at the present.
 	v.pinned = true
-	return v.loadLatest(ctx, s)
+	if err := v.loadLatest(ctx, s); err != nil {
+		return err
+	}
+	if v.user == "" || !s.Connected() {
+		return nil
+	}
+	// Unread badges: every room's news, and the user's other tabs.
+	if err := v.app.store.StartReading(ctx, v.user); err != nil {
+		return err
+	}
+	for _, r := range rooms {
+		if r.ID != v.room.ID {
+			if err := s.Subscribe(Topic(r.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.Subscribe(UserTopic(v.user)); err != nil {
+		return err
+	}
+	if len(v.win) > 0 {
+		if err := v.markRead(ctx, v.win[len(v.win)-1]); err != nil {
+			return err
+		}
+	}
+	return v.refreshBadges(ctx, s)
+}
+
+// markRead moves the viewer's read mark of this room to id and tells the
+// user's other tabs.
+func (v *roomView) markRead(ctx context.Context, id int64) error {
+	moved, err := v.app.store.MarkRead(ctx, v.user, v.room.ID, id)
+	if err != nil || !moved {
+		return err
+	}
+	return channel.Broadcast(ctx, v.app.cfg.PubSub, UserTopic(v.user), "read", map[string]int64{"room_id": v.room.ID, "id": id})
+}
+
+// refreshBadges reads the unread counts and assigns the room links if a
+// count changed.
+func (v *roomView) refreshBadges(ctx context.Context, s *live.Socket) error {
+	unread, err := v.app.store.Unread(ctx, v.user)
+	if err != nil {
+		return err
+	}
+	changed := false
+	for i := range v.rooms {
+		n := unread[v.rooms[i].ID]
+		if v.rooms[i].ID == v.room.ID {
+			n = 0 // being read here
+		}
+		if v.rooms[i].Unread != n {
+			v.rooms[i].Unread, changed = n, true
+		}
+	}
+	if changed {
+		s.Assign("rooms", slices.Clone(v.rooms))
+	}
+	return nil
+}
+
+// scheduleBadges refreshes the badges badgeDelay from now, once for a
+// whole burst.
+func (v *roomView) scheduleBadges(s *live.Socket) {
+	if !v.badgesDue {
+		v.badgesDue = true
+		s.SendAfter(badgeDelay, badgeMsg{})
+	}
 }
 
 // loadLatest shows the last page of the room, pinned to the bottom.
@@ -392,8 +483,18 @@ func (v *roomView) broadcast(ctx context.Context, event string, m Message) error
 // HandleInfo applies the room's changes: each one travels to the page as
 // the one message it is about.
 func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
+	if _, ok := msg.(badgeMsg); ok {
+		v.badgesDue = false
+		ctx, cancel := v.ctx()
+		defer cancel()
+		return v.refreshBadges(ctx, s)
+	}
 	pm, ok := msg.(*pubsub.Message)
 	if !ok {
+		return nil
+	}
+	if pm.Topic != Topic(v.room.ID) {
+		v.scheduleBadges(s) // another room's news, or a read in another tab
 		return nil
 	}
 	raw, err := channel.BroadcastPayload(pm)
@@ -427,6 +528,11 @@ func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
 		if !v.pinned || !v.present {
 			v.unread++
 			s.Assign("unread", v.unread)
+		}
+		if v.user != "" {
+			ctx, cancel := v.ctx()
+			defer cancel()
+			return v.markRead(ctx, m.ID)
 		}
 	case "updated":
 		// Only where the page still holds it.
