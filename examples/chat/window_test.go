@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -234,5 +235,30 @@ func TestLogin(t *testing.T) {
 		if u, bad := read(v); u != "" || !bad {
 			t.Fatalf("forged cookie %q reads %q %v", v, u, bad)
 		}
+	}
+}
+
+// TestUnreadBadges: a user's first visit starts their read marks at the
+// present; others' messages in another room show as a badge once the
+// batch delay passed; reading the room in any tab clears it in all.
+func TestUnreadBadges(t *testing.T) {
+	_, l := newApp(t)
+	tab1 := livetest.Mount(t, l, "/chat/rooms/3?user=ann")
+	tab2 := livetest.Mount(t, l, "/chat/rooms/3?user=ann")
+	bob := livetest.Mount(t, l, "/chat/rooms/2?user=bob")
+	if strings.Contains(tab1.HTML(t), `class="badge"`) {
+		t.Fatal("a first visit shows old messages as unread")
+	}
+	for i := range 5 {
+		bob.Submit(t, "send", url.Values{"body": {"burst " + strconv.Itoa(i)}})
+	}
+	for _, tab := range []*livetest.View{tab1, tab2} {
+		tab.WaitFor(t, "the batched badge", has(`<span class="badge" id="unread-2">5 new</span>`))
+	}
+	// Ann's own messages never count; reading room 2 in a third tab
+	// clears the badge in the others.
+	livetest.Mount(t, l, "/chat/rooms/2?user=ann")
+	for _, tab := range []*livetest.View{tab1, tab2} {
+		tab.WaitFor(t, "the badge cleared", func(h string) bool { return !strings.Contains(h, `id="unread-2"`) })
 	}
 }
