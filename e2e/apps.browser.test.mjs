@@ -10,7 +10,7 @@ import { startServer, waitFor } from './server.mjs'
 import { launch, openPage } from './browser.mjs'
 
 const PAGES = [
-  '/lobby', '/party', '/counter', '/chat/rooms/1', '/chat/login', '/social', '/commerce',
+  '/lobby', '/party', '/draw', '/counter', '/chat/rooms/1', '/chat/login', '/social', '/commerce',
   '/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker',
   '/commerce/products/scarce-scarf?user_id=11&user_name=Tim', '/commerce/cart?user_id=110&user_name=Parker', '/blog'
 ]
@@ -60,7 +60,7 @@ describe('all apps', () => {
       const p = await openPage(browser.context, `${server.base}${path}`, path)
       try {
         await p.page.setViewportSize({ width: 390, height: 844 })
-        if (!['/lobby', '/party', '/chat/login', '/social', '/commerce'].includes(path)) {
+        if (!['/lobby', '/party', '/draw', '/chat/login', '/social', '/commerce'].includes(path)) {
           await p.page.waitForSelector('.phx-connected', { timeout: 10000 })
         }
         const home = await p.page.$('a#home')

@@ -26,6 +26,7 @@ import (
 	"github.com/parley-go/parley/examples/chat"
 	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
+	"github.com/parley-go/parley/examples/draw"
 	"github.com/parley-go/parley/examples/lobby"
 	"github.com/parley-go/parley/examples/party"
 	"github.com/parley-go/parley/examples/social"
@@ -153,6 +154,8 @@ var apps = []App{
 		"“Designing Real-time Web Apps” (Tim Mecklem)", ""},
 	{"/blog", "Blog", "Reading ghosts: every reader of a post is a colored tag at the left edge that follows their scrolling (a JS hook and presence).",
 		"“Realtime Updates with LiveView” (a blog post)", ""},
+	{"/draw", "Whiteboard", "Collaborative drawing: every participant's strokes and cursor live, the drawing so far for late joiners, who is drawing.",
+		"“Designing Real-time Web Apps” (Tim Mecklem): the “But wait, there's more” list", ""},
 	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire.", "", ""},
 }
 
@@ -215,6 +218,12 @@ func New(cfg Config) (*Demo, error) {
 		return nil, err
 	}
 	chatter.Register(router)
+	whiteboard, err := draw.New(draw.Config{Tracker: tracker})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	whiteboard.Register(router)
 	pointing.Register(router)
 	if cfg.Routes != nil {
 		cfg.Routes(router)
@@ -282,6 +291,8 @@ func New(cfg Config) (*Demo, error) {
 	}
 	ep.Handle("/lobby", lobby.Page())
 	ep.Handle("/lobby/", lobby.Page())
+	ep.Handle("/draw", draw.Page())
+	ep.Handle("/draw/", draw.Page())
 	ep.Handle("/party", party.Page())
 	ep.Handle("/party/", party.Page())
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
