@@ -101,15 +101,19 @@ func (r *room) HandleIn(c *channel.Context, m channel.Message) (*channel.Reply, 
 		if err != nil {
 			return nil, err
 		}
+		// Before the first card, a vote only shows in presence (card 0,
+		// never tallied).
+		current := 0
+		if st.card != nil {
+			current = st.card.ID
+		}
 		switch {
-		case st.card == nil:
-			return channel.ErrorReply(map[string]string{"reason": "no card is being estimated"}), nil
-		case p.Card != nil && *p.Card != st.card.ID:
-			return channel.ErrorReply(map[string]string{"reason": fmt.Sprintf("card %d is not being estimated (card %d is)", *p.Card, st.card.ID)}), nil
-		case r.app.roundClosed(roomName(c.Topic()), st.card.ID):
+		case p.Card != nil && *p.Card != current:
+			return channel.ErrorReply(map[string]string{"reason": fmt.Sprintf("card %d is not being estimated (card %d is)", *p.Card, current)}), nil
+		case current != 0 && r.app.roundClosed(roomName(c.Topic()), current):
 			return channel.ErrorReply(map[string]string{"reason": "the round is closed: wait for the next card"}), nil
 		}
-		r.card = st.card.ID
+		r.card = current
 		if _, err := r.app.tracker.Update(c.ID(), c.Topic(), r.user, map[string]any{"points": *p.Points, "card": r.card}); err != nil {
 			return nil, err
 		}

@@ -281,7 +281,7 @@ func Tally(votes []int) (winner int, tie []int) {
 func (a *App) closeRound(roomName string, card int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed[roomName] == card {
+	if c, ok := a.closed[roomName]; ok && c == card {
 		return false
 	}
 	a.closed[roomName] = card
@@ -292,7 +292,8 @@ func (a *App) closeRound(roomName string, card int) bool {
 func (a *App) roundClosed(roomName string, card int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.closed[roomName] == card
+	c, ok := a.closed[roomName]
+	return ok && c == card
 }
 
 // openRound starts voting on a newly dealt card.
