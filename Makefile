@@ -26,17 +26,20 @@ demo: deps
 
 # bench: Parley against gorilla, gws, centrifuge and a raw write(2) server
 # (bench/peers), interleaved, 3 repeats at 10k connections, plus idle memory
-# and one burst at 1k and 5k; then LiveView, Parley against jfyne/live
-# (bench/peers/jfynelive) with 500 views, 3 interleaved repeats (~30 s);
+# and one burst at 1k and 5k; then LiveView, Parley (with and without the
+# fastlane) against jfyne/live (bench/peers/jfynelive) with 300 views, 3
+# interleaved repeats, and with 1,000 views, 2 repeats (~2.5 min together);
 # then the plots; then bench-cluster (~1.2 min). Writes
-# bench/results/compare.{md,json}, live.{md,json}, cluster-100k.txt and
-# *.png; about 7 min on 2 cores, < 10 min.
+# bench/results/compare.{md,json}, live.{md,json}, live-1000/, cluster-100k.txt and
+# *.png; about 9 min on 2 cores, < 10 min.
 bench:
 	go build -o bin/parley-bench ./cmd/parley-bench
 	./bin/parley-bench compare -n 10000 -repeats 3 -msgs 20 -paced-msgs 8 -rate 5 -slow 1 \
 		-memsizes 1000,5000 -quiet 1s -peers bench/peers -out bench/results -timeout 9m
-	./bin/parley-bench livecompare -n 500 -updates 4 -warmup 1 -repeats 3 \
+	./bin/parley-bench livecompare -n 300 -updates 4 -warmup 1 -repeats 3 -servers parley,parley-solo,jfynelive \
 		-peers bench/peers -out bench/results -timeout 3m
+	./bin/parley-bench livecompare -n 1000 -updates 4 -warmup 1 -repeats 2 \
+		-peers bench/peers -out bench/results/live-1000 -timeout 4m
 	cd bench/plot && go run . -in ../results/compare.json -out ../results
 	$(MAKE) --no-print-directory bench-cluster
 
@@ -56,11 +59,11 @@ bench-cluster:
 FUZZTIME ?= 5s
 FUZZ_TARGETS = \
 	./wire:FuzzDecodeText ./wire:FuzzDecodeBinary \
-	./transport/websocket:FuzzReadHeader ./transport/longpoll:FuzzSplitNDJSON \
+	./transport/websocket:FuzzReadHeader ./transport/websocket:FuzzUTF8State ./transport/websocket:FuzzInflate ./transport/longpoll:FuzzSplitNDJSON \
 	./live:FuzzDecodeEvent ./live:FuzzConnect ./live:FuzzDecodeForm ./live:FuzzVerify \
 	./live/render:FuzzData ./live/render:FuzzTemplate ./live/diff:FuzzApply ./live/diff:FuzzRoundTrip \
 	./presence:FuzzEnvelope ./presence/crdt:FuzzDelta ./presence/crdt:FuzzState \
-	./pubsub:FuzzDecodeMessage
+	./pubsub:FuzzDecodeMessage ./internal/jsonstr:FuzzAppend
 
 fuzz:
 	@failed=""; for t in $(FUZZ_TARGETS); do \

@@ -35,7 +35,7 @@ func TestDependencyDirection(t *testing.T) {
 	// The packages on a request's path link nothing from outside the
 	// standard library but the transport's system calls (DEPENDENCIES.md).
 	for _, pkg := range []string{"wire", "metrics", "transport", "transport/websocket", "transport/longpoll", "channel",
-		"pubsub", "presence", "presence/crdt", "live", "live/diff", "live/render", "live/stream"} {
+		"pubsub", "presence", "presence/crdt", "live", "live/diff", "live/render", "live/stream", "live/js"} {
 		for _, d := range external[pkg] {
 			if d != "golang.org/x/sys/unix" || pkg != "transport/websocket" {
 				t.Errorf("%s imports %s, outside the standard library", pkg, d)
@@ -46,6 +46,7 @@ func TestDependencyDirection(t *testing.T) {
 		"wire":                {"*"},
 		"metrics":             {"*"},
 		"live/diff":           {"*"},
+		"live/js":             {"*"},
 		"presence/crdt":       {"*"},
 		"transport":           {"channel", "pubsub", "presence", "live"},
 		"transport/websocket": {"channel", "pubsub", "presence", "live"},

@@ -3,10 +3,13 @@ package parley_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,8 @@ import (
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/internal/wsclient"
+	"github.com/parley-go/parley/transport/websocket"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -93,5 +98,101 @@ func TestLongPollChannelRoundTrip(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestHandleFuncAndMetrics: HandleFunc serves a function and refuses nil;
+// a metric declared on Endpoint.Metrics is exposed by MetricsHandler.
+func TestHandleFuncAndMetrics(t *testing.T) {
+	ep, err := parley.New(parley.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ep.Shutdown(context.Background()) }()
+	if err := ep.HandleFunc("GET /hi", nil); err == nil || !strings.Contains(err.Error(), "nil handler") {
+		t.Errorf("nil HandleFunc: %v", err)
+	}
+	if err := ep.HandleFunc("GET /hi", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hi") }); err != nil {
+		t.Fatal(err)
+	}
+	ep.Metrics().Counter("app_greetings_total", "Greetings served.").With().Inc()
+	if err := ep.Handle("GET /metrics", ep.MetricsHandler()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	for path, want := range map[string]string{"/hi": "hi", "/metrics": "app_greetings_total 1"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d %q, want %q", path, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestShutdownDeadline: connections still open when the context ends are
+// aborted, and Shutdown says why it ended early.
+func TestShutdownDeadline(t *testing.T) {
+	ts := startEndpoint(t, parley.Config{WebSocket: websocket.Options{DrainBatch: 1, DrainInterval: time.Hour}}, channel.Config{})
+	var conns []*wsclient.Conn
+	for range 2 {
+		c, err := dial(t, ts.ws, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeNow(c)
+		send(t, c, `["1","1","greet:a","phx_join",{}]`)
+		if err := await(t, c, `"status":"ok"`); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := ts.ep.Shutdown(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "parley: shutdown:") {
+		t.Fatalf("Shutdown with an expired context: %v", err)
+	}
+	for i, c := range conns {
+		if err := await(t, c, "never sent"); err == nil {
+			t.Errorf("connection %d still open after Shutdown", i)
+		}
+	}
+}
+
+// TestFindNodeModules: found from the module's directory (this test runs
+// in it), and a directory with none above it gets ErrNoNodeModules with
+// the command that fixes it.
+func TestFindNodeModules(t *testing.T) {
+	nm, err := parley.FindNodeModules("")
+	if err != nil || filepath.Base(nm) != "node_modules" {
+		t.Errorf("FindNodeModules(\"\") = %q, %v", nm, err)
+	}
+	if nm2, err := parley.FindNodeModules("live"); err != nil || nm2 != nm {
+		t.Errorf("FindNodeModules(\"live\") = %q, %v; want %q", nm2, err, nm)
+	}
+	_, err = parley.FindNodeModules(t.TempDir())
+	if !errors.Is(err, parley.ErrNoNodeModules) || !strings.Contains(err.Error(), "npm install phoenix@1.8 phoenix_live_view@1.2") {
+		t.Errorf("FindNodeModules(empty dir): %v", err)
+	}
+	// A node_modules with only one of the two packages is not enough.
+	half := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(half, "phoenix", "priv", "static"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(half, "phoenix", "priv", "static", "phoenix.mjs"), []byte("export {}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ep, err := parley.New(parley.Config{NodeModules: half})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ep.Shutdown(context.Background()) }()
+	if err := ep.ServeClientAssets(); !errors.Is(err, parley.ErrNoNodeModules) || !strings.Contains(err.Error(), "phoenix_live_view") {
+		t.Errorf("ServeClientAssets with half a node_modules: %v", err)
 	}
 }

@@ -4,9 +4,11 @@
 // the real wire codec and the real channel.Socket.
 //
 //	c := channeltest.Connect(t, srv, url.Values{"username": {"ana"}})
-//	room := c.Join("room:lobby", nil).Ok(t)
-//	room.Push("new_msg", map[string]string{"body": "hi"}).Ok(t)
+//	room := c.Join(t, "room:lobby", nil).Ok(t)
+//	room.Push(t, "new_msg", map[string]string{"body": "hi"}).Ok(t)
 //	room.ExpectPush(t, "new_msg")
+//
+// The package Example runs a whole test of a room this way.
 //
 // Entry points: [Connect] / [Dial] return a [Client]; [Client.Join] returns a
 // [JoinResult] and its [Channel]; [Channel.Push] returns a [Reply].

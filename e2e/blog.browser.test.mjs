@@ -74,6 +74,14 @@ describe('blog reading ghosts in headless Chromium', () => {
       const moves = bob.frames.filter(f => f.at >= movedAt && f.payload.includes('"diff"'))
       assert.ok(moves.length >= 2, `bob got ${moves.length} diffs`)
       for (const f of moves) assert.ok(f.payload.length < 120, `a move frame of ${f.payload.length} bytes: ${f.payload}`)
+      // ann's ghost is a live component: a move re-renders only it, so the
+      // diff holds that one component and nothing of the view's own tree
+      const annCid = await bob.page.getAttribute(`#ghost-${annKey}`, 'data-phx-component')
+      for (const f of moves) {
+        const d = JSON.parse(f.payload)[4]
+        assert.deepEqual(Object.keys(d), ['c'], `a move diff outside the ghost component: ${f.payload}`)
+        assert.deepEqual(Object.keys(d.c), [annCid], `a move diff of another component: ${f.payload}`)
+      }
       t.diagnostic(`one move in bob's page: ${moves.at(-1).payload.length} bytes: ${moves.at(-1).payload}`)
       // Ann's own pushes are answered empty.
       const replies = ann.frames.filter(f => f.at >= movedAt && f.payload.includes('phx_reply') && f.payload.includes('"lv:'))

@@ -366,4 +366,30 @@ describe('chat streams in headless Chromium', () => {
       for (const p of [tab1, tab2, bob]) await p.page.close().catch(() => {})
     }
   })
+
+  it('the message box validates live, only once touched', { timeout: 60000 }, async () => {
+    const ann = await room(browser, 3, 'ann')
+    const bob = await room(other, 3, 'bob')
+    const box = 'form.send input[name=body]'
+    const error = async p => {
+      const el = await p.page.$('#body-error')
+      return el ? el.textContent() : null
+    }
+    assert.equal(await error(ann), null, 'no error before the box is touched')
+    await ann.page.fill(box, 'x')
+    await ann.page.fill(box, '')
+    await waitFor(async () => (await error(ann)) === "A message can't be empty.", 5000, 'the empty error shows live')
+    await ann.page.fill(box, 'y'.repeat(501))
+    await waitFor(async () => ((await error(ann)) || '').includes('at most 500 characters'), 5000, 'the too-long error shows live')
+    await ann.page.press(box, 'Enter')
+    await ann.page.fill(box, 'short and sweet')
+    await waitFor(async () => (await error(ann)) === null, 5000, 'the error clears')
+    await ann.page.press(box, 'Enter')
+    for (const p of [ann, bob]) {
+      await waitFor(async () => (await p.page.textContent('#messages')).includes('short and sweet'), 5000, 'both see the message')
+      assert.ok(!(await p.page.textContent('#messages')).includes('y'.repeat(501)), 'the too-long message was not sent')
+    }
+    assert.equal(await error(bob), null, "bob never sees ann's errors")
+    assert.deepEqual([...ann.problems, ...bob.problems], [])
+  })
 })

@@ -56,8 +56,11 @@ async function stop (child, signal = 'SIGTERM') {
   clearTimeout(t)
 }
 
-describe('cluster of three nodes over Redis, real phoenix clients', () => {
-  let dir, redis, redisPort, addrPort
+// newCluster holds one cluster's processes and clients: redis-server and
+// parley-demo nodes on one SO_REUSEPORT address, with the presence down
+// period given.
+function newCluster (presenceDown, extraArgs = []) {
+  let dir, bin, redis, redisPort, addrPort
   const nodes = {}
   const clients = []
 
@@ -66,10 +69,10 @@ describe('cluster of three nodes over Redis, real phoenix clients', () => {
     await waitFor(() => canConnect(redisPort), 10000, 'redis-server to accept connections', () => redis.text)
   }
 
-  async function startNode (name, bin) {
+  async function startNode (name) {
     const n = proc(bin, ['-addr', `127.0.0.1:${addrPort}`, '-reuseport', '-redis', `redis://127.0.0.1:${redisPort}/0`,
       '-node', name, '-data', path.join(dir, name), '-node-modules', path.join(ROOT, 'node_modules'),
-      '-presence-broadcast', '200ms', '-presence-down', '2s'], name)
+      '-presence-broadcast', '200ms', '-presence-down', presenceDown, ...extraArgs], name)
     let listening = false
     n.lines.on('line', l => { if (l.startsWith('PARLEY_LISTENING ')) listening = true })
     await waitFor(() => listening || n.exited, 30000, `node ${name} to listen`, () => n.text)
@@ -104,31 +107,43 @@ describe('cluster of three nodes over Redis, real phoenix clients', () => {
     return c
   }
 
-  before(async () => {
+  async function begin (names) {
     assert.ok(existsSync(REDIS), `${REDIS} is missing: run scripts/deps.sh`)
     dir = await mkdtemp(path.join(os.tmpdir(), 'parley-cluster-'))
-    const bin = path.join(dir, 'parley-demo')
+    bin = path.join(dir, 'parley-demo')
     execFileSync('go', ['build', '-o', bin, './cmd/parley-demo'], { cwd: ROOT, stdio: 'inherit' })
     redisPort = await freePort()
     addrPort = await freePort()
     await startRedis()
-    for (const name of ['n0', 'n1', 'n2']) await startNode(name, bin)
-  })
+    for (const name of names) await startNode(name)
+  }
 
-  after(async () => {
+  async function end () {
     for (const c of clients) c.socket.disconnect()
     for (const n of Object.values(nodes)) await stop(n)
     await stop(redis, 'SIGKILL')
     if (dir) await rm(dir, { recursive: true, force: true })
-  })
+  }
+
+  const byNode = () => {
+    const m = {}
+    for (const n of Object.keys(nodes)) m[n] = []
+    for (const c of clients) if (c.node()) m[c.node()].push(c)
+    return m
+  }
+  const describe = () => clients.map(c => `${c.username}@${c.node()} users=${c.users()} metas=${c.metaCounts()} msgs=${c.messages.length}`).join('\n')
+
+  return { begin, end, startRedis, startNode, client, clients, nodes, byNode, describe, stopRedis: () => stop(redis, 'SIGKILL') }
+}
+
+describe('cluster of three nodes over Redis, real phoenix clients', () => {
+  const cl = newCluster('2s')
+  const { clients, nodes } = cl
+  before(() => cl.begin(['n0', 'n1', 'n2']))
+  after(() => cl.end())
 
   it('spreads clients, broadcasts, presence, kill -9 with reconnection, Redis restart', { timeout: 120000 }, async (t) => {
-    const byNode = () => {
-      const m = { n0: [], n1: [], n2: [] }
-      for (const c of clients) if (c.node()) m[c.node()].push(c)
-      return m
-    }
-    const describe = () => clients.map(c => `${c.username}@${c.node()} users=${c.users()} msgs=${c.messages.length}`).join('\n')
+    const { byNode, describe, client } = cl
     // Connect until every node serves at least one client.
     for (let i = 0; ; i++) {
       const c = client(`user${i}`)
@@ -212,12 +227,50 @@ describe('cluster of three nodes over Redis, real phoenix clients', () => {
     await probe('after kill')
 
     // Redis restart: traffic between n0 and n1 resumes without restarting Parley.
-    await stop(redis, 'SIGKILL')
-    await startRedis()
+    await cl.stopRedis()
+    await cl.startRedis()
     const restarted = Date.now()
     await probe('after redis restart')
     t.diagnostic(`cross-node traffic resumed ${Date.now() - restarted} ms after redis-server restarted`)
     assert.equal(nodes.n0.exited, null, 'n0 kept running')
     assert.equal(nodes.n1.exited, null, 'n1 kept running')
+  })
+})
+
+// A node that crashes and comes back under the same name before its down
+// period (60 s here) is a new incarnation: its old presences are replaced
+// at once, not listed until the down period ends, so that every user has
+// exactly its one live meta again within seconds.
+describe('a node restarted under its own name replaces its old incarnation', () => {
+  const cl = newCluster('60s', ['-log-level', 'debug'])
+  const { clients, nodes } = cl
+  before(() => cl.begin(['n0', 'n1']))
+  after(() => cl.end())
+
+  it('kill -9 and restart of n1: no ghost presences for the 60 s down period', { timeout: 90000 }, async (t) => {
+    const { byNode, describe, client } = cl
+    for (let i = 0; ; i++) {
+      const c = client(`user${i}`)
+      await waitFor(() => c.node(), 10000, `${c.username} to learn its node`)
+      const m = byNode()
+      if (m.n0.length && m.n1.length >= 2) break
+      assert.ok(i < 40, `40 clients did not reach both nodes: ${describe()}`)
+    }
+    const everyone = clients.map(c => c.username).sort()
+    const settled = () => clients.every(c => JSON.stringify(c.users()) === JSON.stringify(everyone) && c.metaCounts().every(n => n === 1))
+    await waitFor(settled, 15000, 'every client to list every user once', describe)
+
+    const victims = byNode().n1
+    nodes.n1.p.kill('SIGKILL')
+    await nodes.n1.done
+    const killed = Date.now()
+    await cl.startNode('n1')
+    // The victims reconnect (to n0 or the new n1) and track again: with
+    // the old incarnation's presences still listed they would show two
+    // metas each until the down period ends.
+    await waitFor(() => victims.every(c => c.nodes.length >= 2), 20000, "n1's clients to reconnect", describe)
+    const presenceLogs = () => Object.values(nodes).map(n => `${n.name}:\n` + n.text.split('\n').filter(l => l.includes('presence')).join('\n')).join('\n')
+    await waitFor(settled, 20000, 'one meta per user, well within the 60 s down period', () => describe() + '\n' + presenceLogs())
+    t.diagnostic(`n1 killed and restarted; ${victims.length} client(s) back on ${victims.map(c => c.node()).join(',')}; presence exact after ${Date.now() - killed} ms`)
   })
 })

@@ -32,6 +32,10 @@ describe('commerce in headless Chromium', () => {
       assert.equal(await p.page.textContent('#stock'), '1')
       assert.equal(await p.page.isDisabled('#add'), false)
     }
+    // the "customers also bought" block loads asynchronously for both
+    for (const p of [a, b]) {
+      await waitFor(async () => (await p.page.textContent('#also-bought')).includes('Scarce scarf'), 5000, 'the also-bought block loads')
+    }
     const joinAt = Date.now()
     await a.page.click('#add')
     const clicked = Date.now()
@@ -145,5 +149,26 @@ describe('commerce in headless Chromium', () => {
     } finally {
       await tim.page.close().catch(() => {})
     }
+  })
+
+  it('the shipping disclosure opens on the client and loads its text (JS.toggle + JS.push)', { timeout: 60000 }, async () => {
+    const url = id => `${server.base}/commerce/better_products/plenty-pens?user_id=${id}&user_name=U${id}`
+    const a = await openPage(browser.context, url('js1'), 'a')
+    const b = await openPage(browser.context, url('js2'), 'b')
+    for (const p of [a, b]) await p.page.waitForSelector('.phx-connected', { timeout: 10000 })
+    assert.equal(await a.page.isVisible('#shipping'), false)
+    await a.page.click('#shipping-toggle')
+    await waitFor(() => a.page.isVisible('#shipping'), 5000, 'the disclosure opens')
+    assert.equal(await a.page.getAttribute('#shipping-toggle', 'aria-expanded'), 'true')
+    await waitFor(async () => (await a.page.textContent('#shipping')).startsWith('Ships within 2 working days'), 5000, 'the pushed event loads the text')
+    assert.ok(await a.page.isVisible('#shipping'), 'still open after the patch')
+    const pushes = a.sent.map(f => JSON.parse(f.payload)).filter(m => m[3] === 'event' && m[4].event === 'shipping')
+    assert.equal(pushes.length, 1)
+    await a.page.click('#shipping-toggle')
+    await waitFor(async () => !(await a.page.isVisible('#shipping')), 5000, 'the disclosure closes')
+    // the other shopper's page is untouched
+    assert.equal(await b.page.isVisible('#shipping'), false)
+    assert.equal(await b.page.textContent('#shipping'), 'Loading…')
+    assert.deepEqual([...a.problems, ...b.problems], [])
   })
 })

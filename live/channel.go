@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/render"
 )
 
 // liveChannel is the channel of one connected view ("lv:<id>").
@@ -20,6 +21,10 @@ type liveChannel struct {
 	sock  *Socket
 	route *route
 	prev  *diff.Node // the client's tree, as of the last diff sent
+	// shared is the template of a SharedView; prevIn the inputs that
+	// rendered prev, when they can be compared (fastlane.go).
+	shared *render.Template
+	prevIn *render.Inputs
 }
 
 type joinPayload struct {
@@ -109,6 +114,14 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		id: claims.ID, srv: lc.srv, ch: c, connected: true, uri: uri, session: claims.Session, ctx: c.Context(),
 		assigns: map[string]any{"flash": maps.Clone(flash)}, changed: map[string]bool{}, flash: flash,
 	}
+	joined := false
+	defer func() {
+		if !joined {
+			// Terminate does not run for a failed join.
+			lc.sock.dropComponents()
+			lc.sock.stopAsync()
+		}
+	}()
 	lc.view = rt.new()
 	if err := lc.srv.mountView(lc.view, lc.sock, mergeParams(pathParams, uri.Query())); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -125,7 +138,16 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		return nil, channel.Refuse(map[string]any{"live_redirect": lc.navTarget(nav)})
 	}
 	start := time.Now()
-	tree, err := lc.view.Render(lc.sock)
+	var tree *diff.Node
+	if sv, ok := lc.view.(SharedView); ok {
+		lc.shared = sv.SharedTemplate()
+		tree, err = lc.sock.renderTemplate(lc.shared, false)
+	} else {
+		tree, err = lc.view.Render(lc.sock)
+	}
+	if err == nil {
+		tree, err = lc.sock.withComponents(tree)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
 	}
@@ -135,7 +157,11 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	lc.observe(start, len(full), true)
 	lc.prev = tree
+	if lc.shared != nil {
+		lc.prevIn = lc.snapshot()
+	}
 	lc.sock.rendered = true
+	lc.sock.componentsSent()
 	full = diff.Envelope(full, lc.takeMessage())
 	clear(lc.sock.changed)
 	reply := map[string]any{"rendered": json.RawMessage(full), "liveview_version": ClientVersion}
@@ -143,6 +169,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 		reply["live_patch"] = map[string]string{"to": nav.to, "kind": kindOf(nav)}
 		lc.sock.nav = navigation{}
 	}
+	joined = true
 	return reply, nil
 }
 
@@ -180,9 +207,25 @@ func (lc *liveChannel) takeMessage() diff.Message {
 func (lc *liveChannel) render() ([]byte, error) {
 	var d []byte
 	lc.sock.markStreams()
-	if len(lc.sock.changed) > 0 {
+	if len(lc.sock.changed) > 0 && lc.shared != nil {
+		var err error
+		if d, err = lc.sharedRender(time.Now()); err != nil {
+			return nil, err
+		}
+	} else if len(lc.sock.changed) > 0 || lc.sock.comps.update {
 		start := time.Now()
-		tree, err := lc.view.Render(lc.sock)
+		var tree *diff.Node
+		var err error
+		if len(lc.sock.changed) > 0 {
+			tree, err = lc.view.Render(lc.sock)
+		} else {
+			// Only components changed: the view's tree stays.
+			t := *lc.prev
+			tree = &t
+		}
+		if err == nil {
+			tree, err = lc.sock.withComponents(tree)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("live: render: %w", err)
 		}
@@ -193,6 +236,10 @@ func (lc *liveChannel) render() ([]byte, error) {
 		lc.observe(start, len(d), false)
 		lc.prev = tree
 		clear(lc.sock.changed)
+		lc.sock.componentsSent()
+		if string(d) == "{}" {
+			d = nil
+		}
 	}
 	msg := lc.takeMessage()
 	if msg.Title == nil && len(msg.Events) == 0 && msg.Reply == nil {
@@ -208,6 +255,13 @@ func (lc *liveChannel) render() ([]byte, error) {
 func (lc *liveChannel) observe(start time.Time, n int, join bool) {
 	if f := lc.srv.onRender(); f != nil {
 		f(RenderInfo{View: lc.route.pattern, Duration: time.Since(start), Bytes: n, Join: join})
+	}
+}
+
+// observeShared reports a diff taken from the fastlane.
+func (lc *liveChannel) observeShared(start time.Time, n int) {
+	if f := lc.srv.onRender(); f != nil {
+		f(RenderInfo{View: lc.route.pattern, Duration: time.Since(start), Bytes: n, Shared: true})
 	}
 }
 
@@ -239,17 +293,18 @@ func (lc *liveChannel) HandleIn(c *channel.Context, m channel.Message) (*channel
 			return channel.ErrorReply(map[string]string{"reason": "bad live_patch"}), nil
 		}
 		return lc.handlePatch(p.URL)
-	case "cids_will_destroy":
-		return channel.Ok(nil), nil
-	case "cids_destroyed":
+	case "cids_will_destroy", "cids_destroyed":
 		var p struct {
 			CIDs []int `json:"cids"`
 		}
-		_ = m.Decode(&p)
-		if p.CIDs == nil {
-			p.CIDs = []int{}
+		if err := m.Decode(&p); err != nil {
+			return channel.ErrorReply(map[string]string{"reason": "bad " + m.Event}), nil
 		}
-		return channel.Ok(map[string]any{"cids": p.CIDs}), nil
+		if m.Event == "cids_will_destroy" {
+			lc.sock.markForDeletion(p.CIDs)
+			return channel.Ok(map[string]any{}), nil
+		}
+		return channel.Ok(map[string]any{"cids": lc.sock.deleteComponents(p.CIDs)}), nil
 	}
 	return channel.ErrorReply(map[string]string{"reason": "unknown message " + m.Event}), nil
 }
@@ -268,6 +323,9 @@ func (lc *liveChannel) handleEvent(c *channel.Context, p eventPayload) (*channel
 	e, err := decodeEvent(p)
 	if err != nil {
 		return channel.ErrorReply(map[string]string{"reason": err.Error()}), nil
+	}
+	if p.CID != nil {
+		return lc.componentEvent(c, *p.CID, e)
 	}
 	h, ok := lc.view.(EventHandler)
 	if !ok {
@@ -332,6 +390,9 @@ func (lc *liveChannel) handlePatch(raw string) (*channel.Reply, error) {
 // afterCallback renders and answers: for an event, the reply carries the
 // diff and any navigation; for a server message, the diff is pushed.
 func (lc *liveChannel) afterCallback(c *channel.Context, reply bool) (*channel.Reply, error) {
+	if err := lc.reportCancelled(); err != nil {
+		return nil, err
+	}
 	nav := lc.sock.nav
 	lc.sock.nav = navigation{}
 	if nav.kind == navPatch {
@@ -382,8 +443,45 @@ func (lc *liveChannel) afterCallback(c *channel.Context, reply bool) (*channel.R
 	return nil, nil
 }
 
+// componentEvent passes an event to the component cid. An event for a
+// component that does not exist (any more) is ignored with an empty reply,
+// as Phoenix does: the browser may send it while the component leaves.
+func (lc *liveChannel) componentEvent(c *channel.Context, cid int, e Event) (*channel.Reply, error) {
+	comp := lc.sock.component(cid)
+	if comp == nil {
+		lc.srv.log.Debug("live: event for an unknown component ignored", "topic", c.Topic(), "cid", cid, "event", e.Name)
+		return channel.Ok(map[string]any{}), nil
+	}
+	h, ok := comp.comp.(ComponentEventHandler)
+	if !ok {
+		return nil, fmt.Errorf("live: component %q handles no events (got %q)", comp.name, e.Name)
+	}
+	if err := h.HandleEvent(comp, e); err != nil {
+		return nil, fmt.Errorf("live: component %q id %q: %w", comp.name, comp.id, err)
+	}
+	return lc.afterCallback(c, true)
+}
+
 // HandleInfo passes server messages to the view and pushes the diff.
 func (lc *liveChannel) HandleInfo(c *channel.Context, msg any) error {
+	if d, ok := msg.(asyncDone); ok {
+		if err := lc.handleAsyncDone(d); err != nil {
+			return err
+		}
+		_, err := lc.afterCallback(c, false)
+		return err
+	}
+	if u, ok := msg.(componentUpdate); ok {
+		if err := lc.sock.SendUpdate(u.name, u.id, u.assigns); err != nil {
+			if !errors.Is(err, ErrUnknownComponent) {
+				return err
+			}
+			lc.srv.log.Debug("live: update for an unknown component dropped", "topic", c.Topic(), "name", u.name, "id", u.id)
+			return nil
+		}
+		_, err := lc.afterCallback(c, false)
+		return err
+	}
 	h, ok := lc.view.(InfoHandler)
 	if !ok {
 		return nil
@@ -399,5 +497,9 @@ func (lc *liveChannel) HandleInfo(c *channel.Context, msg any) error {
 func (lc *liveChannel) Terminate(c *channel.Context, reason error) {
 	if t, ok := lc.view.(Terminator); ok && lc.sock != nil {
 		t.Terminate(lc.sock, reason)
+	}
+	if lc.sock != nil {
+		lc.sock.stopAsync()
+		lc.sock.dropComponents()
 	}
 }

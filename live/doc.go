@@ -10,7 +10,18 @@
 // Endpoint.Live mounts the routes and the "/live" socket. A View implements
 // Mount and Render, and optionally [EventHandler] (browser events),
 // [InfoHandler] (server messages: pubsub broadcasts, timers), [ParamsHandler]
-// (URL changes) and [Terminator].
+// (URL changes) and [Terminator]. A view that also implements [SharedView]
+// (its page is its template applied to its assigns, nothing else) takes the
+// fastlane: views whose assigns went through the same change share one
+// render and one encoded diff.
+//
+// Live components: [Server.Component] registers a [Component] constructor
+// by name; a view's template renders instances with
+// {{live_component "name" id assigns...}} (see [Component]). Each has its
+// own assigns ([ComponentSocket]), change tracking, events (phx-target set
+// to its Myself assign) and cid under the diff's "c"; [Socket.SendUpdate]
+// and [Handle.SendUpdate] update one by id. The client's cids_will_destroy
+// / cids_destroyed exchange frees those that left the page.
 //
 // Set-up: the root package's Endpoint.Live also serves the client assets:
 // [ClientFS] (the bootstrap live.js, DefaultLayout's live.css with its
@@ -37,5 +48,6 @@
 // at a time, in order, and each is followed by render → diff → write in the
 // same serial pipeline, so the client's tree is always the join tree plus
 // every diff in order. Other goroutines reach a view only through
-// [Socket.Send] or pubsub.
+// [Socket.Send], [Handle] or pubsub. A view's components run on the view's
+// goroutine too.
 package live

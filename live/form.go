@@ -10,28 +10,50 @@ import (
 // ErrBadForm is wrapped by form decoding errors.
 var ErrBadForm = errors.New("live: bad form encoding")
 
-// maxFormDepth bounds key nesting, as Plug does.
-const maxFormDepth = 32
+// Limits of DecodeForm. Over the live socket a message is also bounded by
+// the transport (1 MiB by default).
+const (
+	// maxFormDepth bounds key nesting, as Plug does.
+	maxFormDepth = 32
+	// MaxFormFields bounds the number of fields of one form.
+	MaxFormFields = 10000
+	// MaxFormValue bounds the decoded size of one value.
+	MaxFormValue = 1 << 20
+)
 
 // DecodeForm decodes a URL-encoded form the way Phoenix (Plug) does: "a=1"
 // is a string, "a[b]=1" nests maps, "a[]=1&a[]=2" makes a list, later
 // scalars win. Values are string, []any or map[string]any.
+//
+// A form with more than [MaxFormFields] fields, a value longer than
+// [MaxFormValue] or a key nested deeper than 32 levels is an error
+// wrapping ErrBadForm, and nothing of it is decoded.
 func DecodeForm(encoded string) (map[string]any, error) {
 	out := map[string]any{}
+	fields := 0
 	for encoded != "" {
 		var pair string
 		pair, encoded, _ = strings.Cut(encoded, "&")
 		if pair == "" {
 			continue
 		}
+		if fields++; fields > MaxFormFields {
+			return nil, fmt.Errorf("%w: more than %d fields", ErrBadForm, MaxFormFields)
+		}
 		rawKey, rawVal, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
 			return nil, fmt.Errorf("%w: key %q: %v", ErrBadForm, rawKey, err)
 		}
+		if len(rawVal) > 3*MaxFormValue {
+			return nil, fmt.Errorf("%w: value of %q longer than %d bytes", ErrBadForm, key, MaxFormValue)
+		}
 		val, err := url.QueryUnescape(rawVal)
 		if err != nil {
 			return nil, fmt.Errorf("%w: value of %q: %v", ErrBadForm, key, err)
+		}
+		if len(val) > MaxFormValue {
+			return nil, fmt.Errorf("%w: value of %q longer than %d bytes", ErrBadForm, key, MaxFormValue)
 		}
 		path, err := splitKey(key)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parley-go/parley/channel"
@@ -79,6 +80,9 @@ type RenderInfo struct {
 	Bytes int
 	// Join is true for the full render of a join.
 	Join bool
+	// Shared is true when the view took another view's render and diff
+	// instead of rendering (see [SharedView]).
+	Shared bool
 }
 
 // GroupOptions configures a live session: views that share a layout and
@@ -122,12 +126,19 @@ type Server struct {
 	signer *Signer
 	log    *slog.Logger
 
-	// mu guards routes, groups, err and cfg.PubSub.
+	// mu guards routes, groups, err, components and cfg.PubSub.
 	mu     sync.RWMutex
 	routes []*route
 	groups map[string]*Group
 	// err is the first routing error, returned by Err.
 	err error
+
+	// lane shares renders between SharedViews (fastlane.go).
+	lane fastlane
+	// components are the live component constructors by name.
+	components map[string]func() Component
+	// liveComponents counts the components of connected views.
+	liveComponents atomic.Int64
 }
 
 // New returns a Server.
@@ -349,6 +360,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tree, err := view.Render(sock)
+	if err == nil {
+		tree, err = sock.withComponents(tree)
+	}
 	if err != nil {
 		s.log.Error("live: dead render failed", "path", r.URL.Path, "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError)

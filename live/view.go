@@ -147,6 +147,9 @@ type Socket struct {
 	// rendered is false until the first render of this mount was sent:
 	// that render must be complete.
 	rendered bool
+	// memo carries the per-item change tracking of RenderTemplate from one
+	// render to the next.
+	memo render.Memo
 
 	title  *string
 	events []diff.Event
@@ -154,6 +157,13 @@ type Socket struct {
 	flash  map[string]string
 	nav    navigation
 	ctx    context.Context
+
+	// comps are the view's live components.
+	comps components
+	// async is the view's running async work; cancelled lists the
+	// StartAsync names CancelAsync stopped, to report.
+	async     asyncState
+	cancelled []string
 }
 
 // ID returns the view's id (the container's DOM id).
@@ -193,8 +203,16 @@ func (s *Socket) Changed() map[string]bool { return s.changed }
 // RenderTemplate renders t with the assigns. After the first render of a
 // mount, only the dynamics that read a changed assign, or a stream assign
 // with queued operations (live/stream), are evaluated; the others are sent
-// as unchanged.
+// as unchanged. Inside a changed list, only the items that changed are
+// evaluated (see "Per-item change tracking" in package live/render).
 func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+	return s.renderTemplate(t, true)
+}
+
+// renderTemplate is RenderTemplate, with live components resolved or not:
+// a SharedView's template is rendered once for many views, so it must not
+// name components (live_component answers render.ErrNoComponents).
+func (s *Socket) renderTemplate(t *render.Template, components bool) (*diff.Node, error) {
 	var changes render.Changes
 	if s.rendered {
 		changes = make(render.Changes, len(s.changed))
@@ -202,7 +220,11 @@ func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
 			changes[k] = struct{}{}
 		}
 	}
-	return t.Render(s.assigns, changes)
+	opts := render.Options{Memo: &s.memo}
+	if components {
+		opts.Component = s.resolveComponent
+	}
+	return t.RenderWith(s.assigns, changes, opts)
 }
 
 // pendingStream is a stream assign that has operations to send.

@@ -12,6 +12,7 @@
 // Entry points: [Mount] returns a [View]; [View.Click], [View.Submit],
 // [View.Change], [View.Hook] and [View.Patch] act; [View.WaitFor] applies
 // server pushes until a condition holds. Waits are bounded by Timeout.
+// The package Example runs a whole test of a counter this way.
 package livetest
 
 import (
@@ -22,6 +23,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -32,8 +34,11 @@ import (
 	"github.com/parley-go/parley/wire"
 )
 
-// Timeout bounds every wait.
-const Timeout = 3 * time.Second
+// Timeout bounds every wait. A wait ends as soon as what it waits for
+// arrives; the bound only decides how long a failing test takes, and it
+// is generous because tests run with -race, many packages at once, on
+// small machines (a hundred views clicking at once took over 3 s there).
+const Timeout = 10 * time.Second
 
 // View is a mounted, connected view.
 type View struct {
@@ -236,6 +241,93 @@ func (v *View) Hook(t testing.TB, event string, payload any) json.RawMessage {
 	}
 	_ = json.Unmarshal(resp, &r)
 	return r.Diff.R
+}
+
+// ClickComponent sends a click to the live component cid, as an element
+// with phx-target="<cid>" (or inside the component) does.
+func (v *View) ClickComponent(t testing.TB, cid int, event string, values map[string]any) json.RawMessage {
+	t.Helper()
+	if values == nil {
+		values = map[string]any{}
+	}
+	return v.request(t, "event", map[string]any{"type": "click", "event": event, "value": values, "cid": cid})
+}
+
+// SubmitComponent submits a form whose phx-target is the component cid.
+func (v *View) SubmitComponent(t testing.TB, cid int, event string, form url.Values) json.RawMessage {
+	t.Helper()
+	return v.request(t, "event", map[string]any{"type": "form", "event": event, "value": form.Encode(), "meta": map[string]any{}, "cid": cid})
+}
+
+// RenderComponent renders the live component name with id and assigns
+// alone, outside a view, and returns its HTML.
+func RenderComponent(t testing.TB, l *live.Server, name, id string, assigns map[string]any) string {
+	t.Helper()
+	html, err := l.RenderComponent(name, id, assigns)
+	if err != nil {
+		t.Fatalf("livetest: render component %q id %q: %v", name, id, err)
+	}
+	return html
+}
+
+// ChangeForm sends a phx-change of form name as the client does after the
+// user touched the fields listed in touched: every field of fields is
+// sent as name[field], and each untouched one also with its
+// name[_unused_field] companion, so live.Form's used tracking sees what a
+// browser would make it see. target is the field that changed.
+func (v *View) ChangeForm(t testing.TB, event, name string, fields map[string]string, touched ...string) json.RawMessage {
+	t.Helper()
+	form := url.Values{}
+	for f, val := range fields {
+		form.Set(name+"["+f+"]", val)
+		if !slices.Contains(touched, f) {
+			form.Set(name+"[_unused_"+f+"]", "")
+		}
+	}
+	target := "undefined"
+	if len(touched) > 0 {
+		target = name + "[" + touched[len(touched)-1] + "]"
+	}
+	return v.Change(t, event, form, target)
+}
+
+// SubmitForm submits form name with fields (name[field]=value), as the
+// client does: no _unused_ companions, every field counts as used.
+func (v *View) SubmitForm(t testing.TB, event, name string, fields map[string]string) json.RawMessage {
+	t.Helper()
+	form := url.Values{}
+	for f, val := range fields {
+		form.Set(name+"["+f+"]", val)
+	}
+	return v.Submit(t, event, form)
+}
+
+// Request sends a raw message on the view's channel (an event name such as
+// "cids_will_destroy" and its payload), applies every frame up to the
+// reply, and returns the reply's response.
+func (v *View) Request(t testing.TB, event string, payload any) json.RawMessage {
+	t.Helper()
+	return v.request(t, event, payload)
+}
+
+// DestroyComponents runs the client's exchange for components that left
+// the page: cids_will_destroy, then cids_destroyed. It returns the cids the
+// server deleted, which it forgets from the client tree.
+func (v *View) DestroyComponents(t testing.TB, cids ...int) []int {
+	t.Helper()
+	if cids == nil {
+		cids = []int{}
+	}
+	v.request(t, "cids_will_destroy", map[string]any{"cids": cids})
+	resp := v.request(t, "cids_destroyed", map[string]any{"cids": cids})
+	var r struct {
+		CIDs []int `json:"cids"`
+	}
+	if err := json.Unmarshal(resp, &r); err != nil || r.CIDs == nil {
+		t.Fatalf("livetest: cids_destroyed reply %s: no cids", resp)
+	}
+	v.tree.PruneComponents(r.CIDs...)
+	return r.CIDs
 }
 
 // Patch follows a live patch link to path.

@@ -329,3 +329,32 @@ func TestDiffsGoToLocalSubscribersOnly(t *testing.T) {
 		t.Fatalf("a node without a tracker got diffs: %v", got)
 	}
 }
+
+// TestRestartedNodeLearnsTheOthers: the new incarnation of a crashed node
+// must get the other nodes' presences (by transfer), not only have its own
+// listed by them, although the others' later deltas reach it before any
+// transfer does.
+func TestRestartedNodeLearnsTheOthers(t *testing.T) {
+	const down = 10 * time.Second
+	c := newCluster(t, fastConfig(down), pubsubtest.BusConfig{}, "a", "b")
+	for i, n := range []string{"a", "b"} {
+		if _, err := c.nodes[n].tr.Track(fmt.Sprintf("o%d", i), topic, n+"-1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := c.start(t, "c", func(cfg *presence.Config) { cfg.SkipPermdownOnClose = true })
+	old.tr.Track("oc", topic, "c-old", nil)
+	c.waitConverged(t, 5*time.Second, 3)
+	c.stop(t, "c")
+
+	fresh := c.start(t, "c", nil)
+	fresh.tr.Track("oc", topic, "c-new", nil)
+	// Changes on a and b after the restart: deltas the fresh node merges
+	// before it has their earlier state.
+	c.nodes["a"].tr.Track("o9", topic, "a-2", nil)
+	c.nodes["b"].tr.Track("o8", topic, "b-2", nil)
+	c.waitConverged(t, 5*time.Second, 5) // well before the down period
+	if _, ok := fresh.tr.Get(topic, "a-1"); !ok {
+		t.Fatalf("the restarted node lists %s, want a-1 among them", keys(fresh.tr))
+	}
+}

@@ -102,6 +102,7 @@ func (t *Tracker) tick(now time.Time) {
 			}
 			t.nextID++
 			e := envelope{kind: kindTransferReq, from: t.self, node: t.ps.Node(), to: r, id: t.nextID, clocks: clocks}
+			t.cfg.Logger.Debug("presence: transfer requested", "tracker", t.cfg.Name, "to", r.String(), "id", t.nextID)
 			t.direct(p.node, &e)
 			t.stats.transferReqs.Add(1)
 		}
@@ -242,18 +243,22 @@ func (t *Tracker) receive(data []byte, now time.Time) {
 			node = p.node
 		}
 		b, _ := full.MarshalBinary()
+		t.cfg.Logger.Debug("presence: transfer sent", "tracker", t.cfg.Name, "to", e.from.String(), "node", node, "id", e.id, "bytes", len(b))
 		ack := envelope{kind: kindTransferAck, from: t.self, node: t.ps.Node(), to: e.from, id: e.id, delta: b}
 		t.direct(node, &ack)
 
 	case kindTransferAck:
 		p := t.peers[e.from.Name]
 		if p == nil || p.rep != e.from || delta == nil {
+			t.cfg.Logger.Debug("presence: transfer from an unknown replica ignored", "tracker", t.cfg.Name, "from", e.from.String(), "id", e.id)
 			return
 		}
 		t.mu.Lock()
 		start := t.upLocked(e.from, e.node, now)
-		start = t.queueLocked(t.state.Merge(delta)) || start
+		joins, leaves := t.state.Merge(delta)
+		start = t.queueLocked(joins, leaves) || start
 		t.mu.Unlock()
+		t.cfg.Logger.Debug("presence: transfer merged", "tracker", t.cfg.Name, "from", e.from.String(), "id", e.id, "joins", len(joins), "leaves", len(leaves))
 		t.stats.transferAcks.Add(1)
 		t.flush(start)
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/parley-go/parley/internal/jsonstr"
 )
 
 // ErrMalformed is wrapped by every decoding error.
@@ -240,57 +242,7 @@ func appendBinary(dst []byte, kind byte, data []byte, fields ...string) ([]byte,
 	return append(dst, data...), nil
 }
 
-const hex = "0123456789abcdef"
-
-// AppendString appends s as a JSON string. Unlike encoding/json it leaves
-// <, > and & alone (the output is never embedded in HTML); invalid UTF-8
-// becomes U+FFFD.
-func AppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript eval;
-		// escape them as encoding/json does.
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// AppendString appends s as a JSON string, as [jsonstr.Append] does:
+// U+2028 and U+2029 escaped as encoding/json does, <, > and & left alone
+// (the output is never embedded in HTML), invalid UTF-8 as U+FFFD.
+func AppendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }

@@ -28,6 +28,8 @@ type fleetConfig struct {
 	// Expect is the number of "msg" broadcasts each connection will get;
 	// it sizes the latency buffers.
 	Expect int
+	// Compress offers permessage-deflate.
+	Compress bool
 }
 
 // fleet is N Phoenix V2 clients, each joined to one bench topic, each read
@@ -144,7 +146,7 @@ func (f *fleet) dialOne(ctx context.Context, wsURL string, i int, slow bool) (*b
 	defer cancel()
 	topic := "bench:" + strconv.Itoa(i%max(1, f.cfg.Topics))
 	p := f.cfg.Proto
-	ws, err := wsclient.Dial(cctx, wsURL+p.path(topic), &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048})
+	ws, err := wsclient.Dial(cctx, wsURL+p.path(topic), &wsclient.Options{LocalAddr: src, ReadBufferSize: 2048, Compression: f.cfg.Compress})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +175,6 @@ func (f *fleet) dialOne(ctx context.Context, wsURL string, i int, slow bool) (*b
 var (
 	msgMarker  = []byte(`,"msg",{"t":`)
 	warmMarker = []byte(`,"warm",{"t":`)
-	joinOK     = []byte(`"phx_reply",{"status":"ok"`)
 )
 
 // protocol is what the load client needs to know of a server's client
@@ -204,13 +205,7 @@ var protocols = map[string]*protocol{
 		path: func(string) string { return "/socket/websocket?vsn=2.0.0" },
 		join: func(topic string) []byte { return []byte(`["1","1","` + topic + `","phx_join",{}]`) },
 		joined: func(data []byte) (bool, error) {
-			if !bytes.HasPrefix(data, []byte(`["1","1",`)) {
-				return false, nil
-			}
-			if !bytes.Contains(data, joinOK) {
-				return false, fmt.Errorf("join refused: %s", data)
-			}
-			return true, nil
+			return joinReply(data, "1", "1")
 		},
 		msg: msgMarker, warm: warmMarker, heartbeat: true,
 	},

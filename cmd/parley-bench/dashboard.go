@@ -153,6 +153,18 @@ func (v *dashView) Terminate(*live.Socket, error) {
 // Render renders the page.
 func (v *dashView) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(dashTemplate) }
 
+// SharedTemplate makes the view a live.SharedView: the page is the
+// template applied to the assigns, so views that went through the same
+// update share one render (the fastlane), unless -fastlane=false.
+func (v *dashView) SharedTemplate() *render.Template { return dashTemplate }
+
+// soloView is a dashView without the fastlane: its SharedTemplate, of
+// another signature, hides dashView's, so it is no live.SharedView.
+type soloView struct{ *dashView }
+
+// SharedTemplate hides dashView's.
+func (soloView) SharedTemplate() {}
+
 // HandleInfo applies an update.
 func (v *dashView) HandleInfo(s *live.Socket, msg any) error {
 	m, ok := msg.(*pubsub.Message)
@@ -172,8 +184,13 @@ func (v *dashView) HandleInfo(s *live.Socket, msg any) error {
 	return nil
 }
 
-// mountDashboard routes dashboardPath to dashboard views on l.
-func mountDashboard(l *live.Server, d *dashboard) {
+// mountDashboard routes dashboardPath to dashboard views on l, sharing
+// renders if fastlane.
+func mountDashboard(l *live.Server, d *dashboard, fastlane bool) {
+	if !fastlane {
+		l.Handle(dashboardPath, func() live.View { return soloView{&dashView{d: d}} })
+		return
+	}
 	l.Handle(dashboardPath, func() live.View { return &dashView{d: d} })
 }
 

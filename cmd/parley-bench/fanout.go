@@ -44,6 +44,12 @@ type fanoutResult struct {
 	ServerCPUUs       float64 `json:"server_cpu_us_per_delivery"`
 	ServerRusageCPUUs float64 `json:"server_rusage_cpu_us_per_delivery"`
 	ClientCPUUs       float64 `json:"client_cpu_us_per_delivery"`
+	// Compress: permessage-deflate negotiated; Text: the payload kind.
+	Compress bool   `json:"compress,omitempty"`
+	Text     string `json:"text,omitempty"`
+	// WireBytes is the bytes the server wrote per delivery during the
+	// measurement (/proc/<pid>/io wchar: frames, headers and all).
+	WireBytes float64 `json:"wire_bytes_per_delivery"`
 	// FramesPerWrite is deliveries per write system call of the server
 	// (/proc/<pid>/io syscw): how well the writer coalesces frames.
 	FramesPerWrite float64 `json:"frames_per_write"`
@@ -84,6 +90,8 @@ func runFanout(args []string) error {
 	quiet := fs.Duration("quiet", 0, "before measuring, wait up to this long for the machine to be ≥ 90% idle")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile of the measured broadcast to this file")
+	compress := fs.Bool("compress", false, "permessage-deflate: the server negotiates it, the clients offer it (parley only)")
+	text := fs.String("text", "", `payload text: "" pads with x, "chat" is words of a chat message`)
 	slow := fs.Int("slow", 0, "extra connections that join and then stop reading (not counted in the results)")
 	sf := addServerFlags(fs)
 	_ = fs.Parse(args)
@@ -100,12 +108,18 @@ func runFanout(args []string) error {
 		return err
 	}
 	defer cleanup()
-	srv, err := startServer(ctx, spec, *timeout+time.Minute)
+	var extra []string
+	if *compress {
+		extra = append(extra, "-compress")
+	}
+	srv, err := startServer(ctx, spec, *timeout+time.Minute, extra...)
 	if err != nil {
 		return err
 	}
-	cfg := fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers, Expect: *msgs}
-	res := fanoutResult{Mode: "burst", Server: srv.name, Slow: *slow, N: *n, Topics: *topics, Msgs: *msgs, Size: *size}
+	cfg := fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers, Expect: *msgs,
+		Compress: *compress}
+	res := fanoutResult{Mode: "burst", Server: srv.name, Slow: *slow, N: *n, Topics: *topics, Msgs: *msgs, Size: *size,
+		Compress: *compress, Text: *text}
 	if !*burst {
 		res.Mode, res.Rate = "paced", *rate
 	}
@@ -139,6 +153,7 @@ func runFanout(args []string) error {
 	fmt.Printf("latency µs: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n", res.P50, res.P90, res.P99, res.P999, res.Max)
 	fmt.Printf("server CPU per delivery: %.3f µs (/proc stat), %.3f µs (getrusage); client CPU %.3f µs\n",
 		res.ServerCPUUs, res.ServerRusageCPUUs, res.ClientCPUUs)
+	fmt.Printf("server wrote %.1f bytes per delivery (compression %v, payload text %q)\n", res.WireBytes, res.Compress, res.Text)
 	fmt.Printf("server: %.2f frames per write system call; machine irq+softirq %.3f µs per delivery (overlaps the above)\n",
 		res.FramesPerWrite, res.IRQCPUUs)
 	fmt.Printf("machine CPU not charged to server or client during the run: %.0f%% of all cores", 100*res.OtherBusy)
@@ -155,6 +170,9 @@ func runFanout(args []string) error {
 
 func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult, warmup int, quiet time.Duration, cpuProfile string) error {
 	q := url.Values{"size": {strconv.Itoa(res.Size)}}
+	if res.Text != "" {
+		q.Set("text", res.Text)
+	}
 	for i := range res.Topics {
 		q.Add("topic", "bench:"+strconv.Itoa(i))
 	}
@@ -191,6 +209,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		return err
 	}
 	writes0, _ := procWrites(srv.pid)
+	wchar0, _ := procIOField(srv.pid, "wchar")
 	cpu0, err1 := procCPU(srv.pid)
 	busy0, irq0, total0, err2 := machineCPU()
 	self0 := selfCPU()
@@ -229,6 +248,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 	res.RSSPeakKiB = <-sampled
 	cpu1, err1 := procCPU(srv.pid)
 	writes1, _ := procWrites(srv.pid)
+	wchar1, _ := procIOField(srv.pid, "wchar")
 	busy1, irq1, total1, err2 := machineCPU()
 	self1 := selfCPU()
 	if err := errors.Join(err1, err2, <-callErr); err != nil {
@@ -260,6 +280,7 @@ func fanoutRun(ctx context.Context, srv *serverProc, f *fleet, res *fanoutResult
 		res.ServerCPUUs = float64((cpu1 - cpu0).Microseconds()) / d
 		res.ServerRusageCPUUs = float64(rusage1.CPUMicros-rusage0.CPUMicros) / d
 		res.ClientCPUUs = float64((self1 - self0).Microseconds()) / d
+		res.WireBytes = float64(wchar1-wchar0) / d
 		if w := writes1 - writes0; w > 0 {
 			res.FramesPerWrite = d / float64(w)
 		}

@@ -304,6 +304,20 @@ func printResult(v any) {
 	fmt.Printf("PARLEY_BENCH_RESULT %s\n", b)
 }
 
+// procIOField reads one field of /proc/<pid>/io (wchar: bytes written).
+func procIOField(pid int, name string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+":"); ok {
+			return strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/io", name, pid)
+}
+
 // procWrites reads syscw of pid from /proc/<pid>/io: the number of
 // write-family system calls (write, writev, …) the process made.
 func procWrites(pid int) (int64, error) {
@@ -329,6 +343,12 @@ func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSp
 	if name == "parley" || name == "" {
 		return parleySpec()
 	}
+	if name == "parley-solo" {
+		// Parley with every dashboard view rendering on its own.
+		spec, err := parleySpec()
+		spec.Name, spec.Args = name, append(spec.Args, "-fastlane=false")
+		return spec, err
+	}
 	if strings.Contains(name, "/") {
 		return serverSpec{Name: filepath.Base(name), Exe: name}, nil
 	}
@@ -340,7 +360,7 @@ func resolveServer(ctx context.Context, name, peersDir, binDir string) (serverSp
 	case "raw-coalesced":
 		module, args = "raw", []string{"-coalesce=true"}
 	default:
-		return serverSpec{}, fmt.Errorf("unknown server %q (parley, gorilla, gws, centrifuge, jfynelive, raw, raw-coalesced or a path)", name)
+		return serverSpec{}, fmt.Errorf("unknown server %q (parley, parley-solo, gorilla, gws, centrifuge, jfynelive, raw, raw-coalesced or a path)", name)
 	}
 	exe, err := buildPeer(ctx, filepath.Join(peersDir, module), filepath.Join(binDir, "peer-"+module))
 	return serverSpec{Name: name, Exe: exe, Args: args}, err

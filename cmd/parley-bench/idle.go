@@ -46,6 +46,7 @@ func runIdle(args []string) error {
 	settle := fs.Duration("settle", 30*time.Second, "wait at most this long for the server RSS to hold still")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
 	profile := fs.String("profile", "", "write the server's heap and goroutine profiles into this directory")
+	compress := fs.Bool("compress", false, "permessage-deflate negotiated on every connection (parley only)")
 	memRate := fs.Int("memprofilerate", 0, "the server's runtime.MemProfileRate (with -profile, e.g. 1 for every allocation; inflates RSS)")
 	sf := addServerFlags(fs)
 	_ = fs.Parse(args)
@@ -64,11 +65,15 @@ func runIdle(args []string) error {
 	if *memRate > 0 {
 		extra = append(extra, "-memprofilerate", fmt.Sprint(*memRate))
 	}
+	if *compress {
+		extra = append(extra, "-compress")
+	}
 	srv, err := startServer(ctx, spec, *timeout+time.Minute, extra...)
 	if err != nil {
 		return err
 	}
-	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers}, *settle, *profile)
+	res, f, err := idleRun(ctx, srv, fleetConfig{URL: srv.url, Proto: srv.proto, N: *n, Topics: *topics, Sources: *sources, Dialers: *dialers,
+		Compress: *compress}, *settle, *profile)
 	if f != nil {
 		f.close(context.Background())
 	}

@@ -288,7 +288,6 @@ var (
 	jfynePatch   = []byte(`{"t":"patch",`)
 	jfyneErr     = []byte(`{"t":"err",`)
 	jfyneReady   = []byte(`{"t":"ready","i":1,"d":{}}`)
-	phxJoinReply = []byte(`"phx_reply",{"status":"ok"`)
 	phxDiff      = []byte(`","diff",`)
 )
 
@@ -336,13 +335,7 @@ func (v *liveView) handshake(data []byte) (bool, error) {
 	v.mu.Unlock()
 	switch v.f.proto {
 	case liveParley:
-		if !bytes.HasPrefix(data, []byte(`["1","1",`)) {
-			return false, nil
-		}
-		if !bytes.Contains(data, phxJoinReply) {
-			return false, fmt.Errorf("join refused: %.300s", data)
-		}
-		return true, nil
+		return joinReply(data, "1", "1")
 	default:
 		switch {
 		case bytes.HasPrefix(data, jfyneConnect):

@@ -193,7 +193,7 @@ func liveMarkdown(rep *liveReport) string {
 		case s.Runs == 0:
 		case s.Server == "parley":
 			parley = s
-		case peer == nil:
+		case peer == nil && !strings.HasPrefix(s.Server, "parley"):
 			peer = s
 		}
 	}

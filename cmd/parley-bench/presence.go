@@ -343,9 +343,9 @@ func (w *watcher) readLoop() {
 			if err := w.applyState(data); err != nil {
 				w.fail(err)
 			}
-		case bytes.HasPrefix(data, []byte(`["1","1",`)):
-			if !bytes.Contains(data, joinOK) {
-				w.fail(fmt.Errorf("join refused: %s", data))
+		default:
+			if _, err := joinReply(data, "1", "1"); err != nil {
+				w.fail(err)
 			}
 		}
 	}
@@ -453,10 +453,11 @@ func (p *presenceRun) churnOne(ctx context.Context, i int) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if bytes.HasPrefix(data, []byte(`["1","1",`)) {
-			if !bytes.Contains(data, joinOK) {
-				return 0, fmt.Errorf("join refused: %s", data)
-			}
+		ok, err := joinReply(data, "1", "1")
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			joinLat = time.Now().UnixNano() - sent
 		}
 	}

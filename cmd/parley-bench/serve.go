@@ -28,6 +28,7 @@ import (
 	"github.com/parley-go/parley/presence"
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/pubsub/natspubsub"
+	"github.com/parley-go/parley/transport/websocket"
 )
 
 // benchChannel serves "bench:*": every join is accepted, "ping" is
@@ -122,7 +123,9 @@ func runServe(args []string) error {
 	logLevel := fs.String("log", "warn", "log level: debug, info, warn, error")
 	natsURL := fs.String("nats", "", "NATS URL (nats://host:port): broadcasts reach every serve on the same NATS (default: in-process PubSub)")
 	node := fs.String("node", "", "this node's name with -nats, unique among the nodes (default bench-<pid>)")
+	fastlane := fs.Bool("fastlane", true, "dashboard views are live.SharedViews: views that went through the same update share one render")
 	withPresence := fs.Bool("presence", true, "serve presence:* (its tracker gossips over the PubSub, over NATS too with -nats)")
+	compress := fs.Bool("compress", false, "negotiate permessage-deflate with clients that offer it")
 	probeTopic := fs.String("probe", "", "record when each \"msg\" broadcast of this topic reaches this node's PubSub (GET /bench/stats: arrivals)")
 	_ = fs.Parse(args)
 	if *memRate > 0 {
@@ -143,7 +146,8 @@ func runServe(args []string) error {
 	}
 	// BundledClient: the bench's clients are Go programs, never browsers,
 	// so the server needs no npm packages to serve.
-	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps, BundledClient: true})
+	ep, err := parley.New(parley.Config{Logger: logger, DisableLongPoll: true, PubSub: ps, BundledClient: true,
+		WebSocket: websocket.Options{Compression: *compress}})
 	if err != nil {
 		return err
 	}
@@ -174,7 +178,7 @@ func runServe(args []string) error {
 		return err
 	}
 	dash := newDashboard()
-	mountDashboard(lv, dash)
+	mountDashboard(lv, dash, *fastlane)
 	if err := ep.Live(lv); err != nil {
 		return err
 	}
@@ -312,6 +316,7 @@ func broadcast(ctx context.Context, send func(ctx context.Context, topic, event 
 	if event == "" {
 		event = "msg"
 	}
+	chat := q.Get("text") == "chat"
 	start := time.Now()
 	buf := make([]byte, 0, size+32)
 	for i := range n {
@@ -333,7 +338,11 @@ func broadcast(ctx context.Context, send func(ctx context.Context, topic, event 
 		}
 		// A fresh slice per message: the encoded frame is shared by
 		// every connection's queue.
-		buf = benchPayload(buf[:0], t.UnixNano(), size)
+		if chat {
+			buf = chatPayload(buf[:0], t.UnixNano(), size)
+		} else {
+			buf = benchPayload(buf[:0], t.UnixNano(), size)
+		}
 		res.Stamps = append(res.Stamps, t.UnixNano())
 		payload := json.RawMessage(append([]byte(nil), buf...))
 		for _, topic := range topics {
@@ -355,6 +364,38 @@ func benchPayload(dst []byte, nanos int64, size int) []byte {
 	dst = append(dst, `,"p":"`...)
 	if pad := size - (len(dst) - start) - 2; pad > 0 {
 		dst = append(dst, strings.Repeat("x", pad)...)
+	}
+	return append(dst, `"}`...)
+}
+
+// chatWords make chatPayload's text.
+var chatWords = strings.Fields(`hello everyone the meeting is moved to three tomorrow can you send me
+	the slides from last week I think we should ship it on friday thanks that sounds good to me let's
+	talk about the release notes later who is joining the call at noon great work on the demo yesterday`)
+
+// chatPayload appends {"t":nanos,"user":…,"body":"…"}, the body words of a
+// chat message (chosen from nanos, so each message differs) up to size
+// bytes: a payload that compresses like chat, not like padding.
+func chatPayload(dst []byte, nanos int64, size int) []byte {
+	start := len(dst)
+	dst = append(dst, `{"t":`...)
+	dst = strconv.AppendInt(dst, nanos, 10)
+	x := uint64(nanos) | 1
+	dst = append(dst, `,"user":"user`...)
+	dst = strconv.AppendUint(dst, x%1000, 10)
+	dst = append(dst, `","body":"`...)
+	for first := true; len(dst)-start < size-2; first = false {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		w := chatWords[x%uint64(len(chatWords))]
+		if !first {
+			w = " " + w
+		}
+		if room := size - 2 - (len(dst) - start); len(w) > room {
+			w = w[:room]
+		}
+		dst = append(dst, w...)
 	}
 	return append(dst, `"}`...)
 }

@@ -63,8 +63,10 @@ func main() {
 	presenceBroadcast := flag.Duration("presence-broadcast", 0, "presence gossip period (default 1.5s)")
 	secretFile := flag.String("secret-file", "", "file holding the secret key base (one a line, the first signs); default $PARLEY_SECRET_KEY_BASE, else one generated into -data on first start. Cluster nodes must share it")
 	presenceDown := flag.Duration("presence-down", 0, "silence after which a node's presences leave (default 30s)")
+	var level slog.Level
+	flag.TextVar(&level, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error")
 	flag.Parse()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := demo.New(demo.Config{

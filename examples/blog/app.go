@@ -97,6 +97,7 @@ func (a *App) Register(l *live.Server) {
 	g := l.Group("blog", live.GroupOptions{Layout: Layout})
 	g.Handle("/blog", func() live.View { return &indexView{app: a} })
 	g.Handle("/blog/{slug}", func() live.View { return &postView{app: a} })
+	l.Component(ghostComponent, func() live.Component { return ghost{} })
 }
 
 // Layout is live.DefaultLayout with [HookScript] first among the module

@@ -63,10 +63,11 @@ func key(t *testing.T, v *livetest.View) string {
 
 // tag returns the ghost element of reader k in h, or "".
 func tag(h, k string) string {
-	i := strings.Index(h, `<div id="ghost-`+k+`"`)
+	i := strings.Index(h, ` id="ghost-`+k+`"`)
 	if i < 0 {
 		return ""
 	}
+	i = strings.LastIndex(h[:i], "<div")
 	j := strings.Index(h[i:], "</div>")
 	return h[i : i+j]
 }

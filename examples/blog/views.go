@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/render"
 	"github.com/parley-go/parley/presence"
 	"github.com/parley-go/parley/pubsub"
 )
@@ -219,4 +220,22 @@ func (v *indexView) HandleInfo(s *live.Socket, msg any) error {
 		s.Assign("posts", v.entries())
 	}
 	return nil
+}
+
+// ghostComponent is the name of the live component of another reader's
+// ghost: one component per reader (as seed 004 builds them), so a reader
+// who scrolls re-renders only their own ghost and the diff carries only
+// that component.
+const ghostComponent = "blog-ghost"
+
+// ghost is the live component of one other reader's tag in the margin.
+type ghost struct{}
+
+var ghostTemplate = render.Must(render.New("ghost").Parse(
+	`<div id="ghost-{{.Reader.Key}}" class="ghost other" data-name="{{.Reader.Name}}" title="{{.Reader.Name}}" style="top:{{.Reader.Pct}}%;background:{{.Reader.Color}}"></div>`))
+
+func (ghost) Mount(*live.ComponentSocket) error { return nil }
+
+func (ghost) Render(c *live.ComponentSocket) (*diff.Node, error) {
+	return c.RenderTemplate(ghostTemplate)
 }

@@ -250,3 +250,34 @@ func TestDraftRecovery(t *testing.T) {
 		t.Fatalf("the draft survived the send: %s", v.HTML(t))
 	}
 }
+
+// The message box validates live: no error while untouched, an error once
+// the user typed and emptied it or typed too much, and a submit of an
+// empty box shows the error instead of sending.
+func TestMessageBoxValidatesLive(t *testing.T) {
+	_, l := newApp(t)
+	v := livetest.Mount(t, l, "/chat/rooms/2?user=ann")
+	// the client sends an untouched box with its _unused_ companion
+	v.Change(t, "draft", url.Values{"body": {""}, "_unused_body": {""}}, "undefined")
+	if strings.Contains(v.HTML(t), `id="body-error"`) {
+		t.Fatalf("error on an untouched box: %s", v.HTML(t))
+	}
+	v.Change(t, "draft", url.Values{"body": {""}}, "body")
+	if !strings.Contains(v.HTML(t), `<p id="body-error" class="error">A message can&#39;t be empty.</p>`) {
+		t.Fatalf("no error on an emptied box: %s", v.HTML(t))
+	}
+	v.Change(t, "draft", url.Values{"body": {strings.Repeat("é", 501)}}, "body")
+	if !strings.Contains(v.HTML(t), "at most 500 characters (this one has 501)") {
+		t.Fatalf("no error on a long message: %s", v.HTML(t))
+	}
+	v.Submit(t, "send", url.Values{"body": {strings.Repeat("é", 501)}})
+	if strings.Contains(v.HTML(t), strings.Repeat("é", 501)+"</p>") {
+		t.Fatal("a too-long message was sent")
+	}
+	v.Change(t, "draft", url.Values{"body": {"hello"}}, "body")
+	if strings.Contains(v.HTML(t), `id="body-error"`) {
+		t.Fatalf("error on a valid message: %s", v.HTML(t))
+	}
+	v.Submit(t, "send", url.Values{"body": {"hello"}})
+	v.WaitFor(t, "the message sent", func(h string) bool { return strings.Contains(h, `<p class="body">hello</p>`) })
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/live"
@@ -115,6 +116,7 @@ func (v *roomView) Mount(s *live.Socket, params url.Values) error {
 	s.Assign("messages", v.messages)
 	s.Assign("sent", 0)
 	s.Assign("draft", "")
+	s.Assign("bodyError", "")
 	s.Assign("error", "")
 	s.SetTitle("#" + v.room.Name)
 	if err := s.Subscribe(Topic(v.room.ID)); err != nil {
@@ -246,6 +248,11 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 			s.Assign("error", "Log in to send messages.")
 			return nil
 		}
+		// a submit counts every field as touched: its errors show
+		if msg := bodyError(e.String("body")); msg != "" {
+			s.Assign("bodyError", msg)
+			return nil
+		}
 		m, err := v.app.store.Create(ctx, v.room.ID, v.user, strings.TrimSpace(e.String("body")))
 		if errors.Is(err, ErrEmpty) || errors.Is(err, ErrTooLong) {
 			s.Assign("error", errText(err))
@@ -266,6 +273,7 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		v.pinned, v.unread = true, 0
 		s.Assign("unread", 0)
 		s.PushEvent("chat:bottom", map[string]any{})
+		s.Assign("bodyError", "")
 		return v.broadcast(ctx, "new", m)
 	case "draft":
 		// The message box's phx-change. After a reconnect to a restarted
@@ -273,6 +281,13 @@ func (v *roomView) HandleEvent(s *live.Socket, e live.Event) error {
 		// recovery), and the new mount shows that text again.
 		if len(e.String("body")) <= maxDraft {
 			s.Assign("draft", e.String("body"))
+		}
+		// Live validation, for a message box the user touched only
+		// (live.Form's used tracking: an untouched box shows no error).
+		if f := live.FormOf(e, ""); f.Used("body") {
+			s.Assign("bodyError", bodyError(f.Value("body")))
+		} else {
+			s.Assign("bodyError", "")
 		}
 	case "edit", "cancel_edit":
 		m, err := v.mine(ctx, e)
@@ -546,6 +561,21 @@ func (v *roomView) HandleInfo(s *live.Socket, msg any) error {
 		}
 	}
 	return nil
+}
+
+// maxBody bounds a message's length, in characters.
+const maxBody = 500
+
+// bodyError validates a message's text: "" when it may be sent.
+func bodyError(body string) string {
+	body = strings.TrimSpace(body)
+	switch {
+	case body == "":
+		return "A message can't be empty."
+	case utf8.RuneCountInString(body) > maxBody:
+		return fmt.Sprintf("A message is at most %d characters (this one has %d).", maxBody, utf8.RuneCountInString(body))
+	}
+	return ""
 }
 
 // maxDraft bounds the draft text kept for form recovery, in bytes.

@@ -35,6 +35,11 @@ type Config struct {
 	// SweepInterval is how often expired reservations are released;
 	// default 1 s.
 	SweepInterval time.Duration
+	// AlsoBoughtDelay is how slow the better page's "customers also
+	// bought" block is to load (a stand-in for a slow recommendation
+	// service; live.Socket.AssignAsync keeps the page responsive
+	// meanwhile); default 400 ms.
+	AlsoBoughtDelay time.Duration
 	// PubSub carries inventory changes to every page; required.
 	PubSub *pubsub.PubSub
 	Logger *slog.Logger

@@ -1,6 +1,7 @@
 package commerce
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/js"
 	"github.com/parley-go/parley/pubsub"
 )
 
@@ -113,7 +115,44 @@ func (v *betterProduct) Mount(s *live.Socket, params url.Values) error {
 	setMessage(s, "", "")
 	s.Assign("hold", false)
 	s.Assign("remaining", "")
+	s.AssignAsync("alsoBought", v.alsoBought)
+	// A JS command flow: the disclosure opens on the client at once
+	// (toggle, aria-expanded) and asks the server for its text (push).
+	s.Assign("shippingToggle", js.Toggle(js.ToggleOpts{To: "#shipping"}).
+		ToggleAttributeBetween("aria-expanded", "true", "false").
+		Push("shipping"))
+	s.Assign("shipping", "")
 	return mountErr(v.refresh(s))
+}
+
+// shippingInfo is the text of the better page's shipping disclosure.
+const shippingInfo = "Ships within 2 working days; free returns for 30 days."
+
+// alsoBought loads the "customers also bought" block: slow on purpose
+// (Config.AlsoBoughtDelay), so the page shows it loading first.
+func (v *betterProduct) alsoBought(ctx context.Context) (any, error) {
+	delay := v.app.cfg.AlsoBoughtDelay
+	if delay <= 0 {
+		delay = 400 * time.Millisecond
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	all, err := v.app.store.Products(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var others []Product
+	for _, p := range all {
+		if p.SKU != v.sku {
+			others = append(others, p)
+		}
+	}
+	return others, nil
 }
 
 // mountErr marks a missing product as live.ErrNotFound: a 404 page.
@@ -187,6 +226,9 @@ func (v *betterProduct) Render(s *live.Socket) (*diff.Node, error) {
 func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 	ctx := s.Context()
 	switch e.Name {
+	case "shipping":
+		s.Assign("shipping", shippingInfo)
+		return nil
 	case "add":
 		if _, err := v.app.store.Reserve(ctx, v.sku, v.userID, v.userName); err != nil {
 			setMessage(s, "error", userMessage(err))

@@ -161,3 +161,19 @@ func TestLastItemRace(t *testing.T) {
 		t.Fatalf("%d buyers saw success, %d orders, stock %d: want exactly one", won, orders, p.Stock)
 	}
 }
+
+// The better page's "customers also bought" block loads asynchronously:
+// loading in the dead render and at join, then the other products.
+func TestBetterProductAlsoBoughtAsync(t *testing.T) {
+	_, l := newApp(t, time.Minute)
+	v := livetest.Mount(t, l, "/commerce/better_products/limited-lamp?user_id=9&user_name=Kim")
+	if !strings.Contains(v.DeadHTML, `<section id="also-bought"><h2>Customers also bought</h2><p class="loading">Loading…</p></section>`) {
+		t.Fatalf("dead render: %s", v.DeadHTML)
+	}
+	v.WaitFor(t, "the block loaded", func(h string) bool {
+		return strings.Contains(h, `<li><a href="/commerce/better_products/scarce-scarf">Scarce scarf</a></li>`)
+	})
+	if strings.Contains(v.HTML(t), `better_products/limited-lamp">`) {
+		t.Fatalf("the product itself is recommended: %s", v.HTML(t))
+	}
+}

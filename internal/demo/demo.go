@@ -35,6 +35,7 @@ import (
 	"github.com/parley-go/parley/pubsub"
 	"github.com/parley-go/parley/pubsub/natspubsub"
 	"github.com/parley-go/parley/pubsub/redispubsub"
+	"github.com/parley-go/parley/transport/websocket"
 )
 
 // Config configures the demo.
@@ -50,6 +51,8 @@ type Config struct {
 	Connect func(ctx context.Context, info *channel.ConnectInfo) (map[string]any, error)
 	// ID, if set, replaces the socket id function (tests).
 	ID func(assigns map[string]any) string
+	// Live, if set, routes more views on the live server (tests).
+	Live func(l *live.Server)
 	// SecretKeyBase, if set, is the secret of every signed token
 	// (live.Config.SecretKeyBase). Otherwise SecretFile, if set, names a
 	// file holding it (one secret a line, the first signs: rotation); else
@@ -177,7 +180,10 @@ func New(cfg Config) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
-	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps, NodeModules: cfg.NodeModules})
+	// The demo negotiates permessage-deflate, which browsers offer on
+	// every connection: broadcasts are compressed once for all subscribers.
+	ep, err := parley.New(parley.Config{Logger: cfg.Logger, PubSub: ps, NodeModules: cfg.NodeModules,
+		WebSocket: websocket.Options{Compression: true}})
 	if err != nil {
 		if ps != nil {
 			_ = ps.Close()
@@ -247,6 +253,9 @@ func New(cfg Config) (*Demo, error) {
 		return nil, err
 	}
 	counter.Register(lv)
+	if cfg.Live != nil {
+		cfg.Live(lv)
+	}
 	shop, err := commerce.New(context.Background(), commerce.Config{
 		DataDir: cfg.DataDir, HoldTTL: cfg.HoldTTL, PubSub: ep.PubSub(), Logger: cfg.Logger,
 	})

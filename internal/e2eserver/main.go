@@ -47,6 +47,7 @@ func main() {
 		Logger:     logger,
 		Routes:     func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
 		Connect:    connect,
+		Live:       registerViews,
 		ID: func(a map[string]any) string {
 			if id, _ := a["user_id"].(string); id != "" {
 				return "users_socket:" + id

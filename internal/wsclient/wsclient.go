@@ -17,6 +17,8 @@ package wsclient
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -91,6 +93,11 @@ type Options struct {
 	ReadBufferSize int
 	// MaxMessageSize bounds one inbound message; default 16 MiB.
 	MaxMessageSize int64
+	// Compression offers permessage-deflate (RFC 7692) asking for no
+	// context takeover either way; when the server accepts, compressed
+	// messages are inflated (each on its own). Messages are written
+	// uncompressed.
+	Compression bool
 }
 
 // Conn is a client WebSocket connection. Build it with [Dial].
@@ -99,6 +106,10 @@ type Conn struct {
 	br          *bufio.Reader
 	maxSize     int64
 	subprotocol string
+	// deflate: permessage-deflate was negotiated; inflating holds a
+	// decompressor between reads (readMu).
+	deflate  bool
+	inflater io.ReadCloser
 
 	// readMu is held by the one goroutine reading; it guards the fields
 	// below it.
@@ -201,6 +212,9 @@ func handshake(nc net.Conn, u *url.URL, o *Options) (*Conn, error) {
 	if len(o.Subprotocols) > 0 {
 		b.WriteString("Sec-WebSocket-Protocol: " + strings.Join(o.Subprotocols, ", ") + "\r\n")
 	}
+	if o.Compression {
+		b.WriteString("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n")
+	}
 	if err := o.Header.Write(&b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
@@ -227,11 +241,23 @@ func handshake(nc net.Conn, u *url.URL, o *Options) (*Conn, error) {
 	if proto != "" && !contains(o.Subprotocols, proto) {
 		return nil, fmt.Errorf("%w: server chose subprotocol %q that was not offered", ErrHandshake, proto)
 	}
-	if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
-		return nil, fmt.Errorf("%w: server chose an extension that was not offered", ErrHandshake)
+	deflate := false
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		params := strings.Split(ext, ";")
+		if !o.Compression || !strings.EqualFold(strings.TrimSpace(params[0]), "permessage-deflate") {
+			return nil, fmt.Errorf("%w: server chose an extension that was not offered: %q", ErrHandshake, ext)
+		}
+		ok := false
+		for _, p := range params[1:] {
+			ok = ok || strings.EqualFold(strings.TrimSpace(p), "server_no_context_takeover")
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: permessage-deflate without server_no_context_takeover: %q", ErrHandshake, ext)
+		}
+		deflate = true
 	}
 	return &Conn{
-		nc: nc, br: br, maxSize: o.MaxMessageSize, subprotocol: proto,
+		nc: nc, br: br, maxSize: o.MaxMessageSize, subprotocol: proto, deflate: deflate,
 		readClosed: make(chan struct{}),
 	}, nil
 }
@@ -297,9 +323,10 @@ func (c *Conn) read(ctx context.Context) (MessageType, []byte, error) {
 		}()
 	}
 	var (
-		msg    []byte
-		msgTyp MessageType
-		inFrag bool
+		msg        []byte
+		msgTyp     MessageType
+		inFrag     bool
+		compressed bool
 	)
 	for {
 		if !inFrag {
@@ -310,9 +337,12 @@ func (c *Conn) read(ctx context.Context) (MessageType, []byte, error) {
 				return 0, nil, c.failRead(err)
 			}
 		}
-		fin, op, payload, err := c.readFrame()
+		fin, rsv1, op, payload, err := c.readFrame()
 		if err != nil {
 			return 0, nil, c.failRead(err)
+		}
+		if rsv1 {
+			compressed = true
 		}
 		switch op {
 		case opPing:
@@ -347,11 +377,36 @@ func (c *Conn) read(ctx context.Context) (MessageType, []byte, error) {
 		default:
 			return 0, nil, c.failRead(fmt.Errorf("%w: opcode %d", ErrProtocol, op))
 		}
+		if compressed {
+			if msg, err = c.inflate(msg); err != nil {
+				return 0, nil, c.failRead(err)
+			}
+		}
 		if msgTyp == Text && !utf8.Valid(msg) {
 			return 0, nil, c.failRead(fmt.Errorf("%w: text message is not UTF-8", ErrProtocol))
 		}
 		return msgTyp, msg, nil
 	}
+}
+
+// inflate decompresses one message (no context takeover: each message
+// starts with an empty window), at most maxSize bytes.
+func (c *Conn) inflate(p []byte) ([]byte, error) {
+	src := io.MultiReader(bytes.NewReader(p), bytes.NewReader([]byte{0, 0, 0xff, 0xff}))
+	if c.inflater == nil {
+		c.inflater = flate.NewReader(src)
+	} else if err := c.inflater.(flate.Resetter).Reset(src, nil); err != nil {
+		return nil, fmt.Errorf("%w: inflate: %w", ErrProtocol, err)
+	}
+	var out bytes.Buffer
+	n, err := out.ReadFrom(io.LimitReader(c.inflater, c.maxSize+1))
+	switch {
+	case n > c.maxSize:
+		return nil, fmt.Errorf("%w: inflates past %d bytes", ErrTooBig, c.maxSize)
+	case err != nil && !errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: inflate: %w", ErrProtocol, err)
+	}
+	return out.Bytes(), nil
 }
 
 // ctxTimeout returns ctx's error if err is a socket timeout caused by ctx
@@ -398,47 +453,48 @@ func (c *Conn) peerClosed(ctx context.Context, payload []byte) error {
 }
 
 // readFrame reads one whole frame.
-func (c *Conn) readFrame() (fin bool, op byte, payload []byte, err error) {
+func (c *Conn) readFrame() (fin, rsv1 bool, op byte, payload []byte, err error) {
 	var b [8]byte
 	if _, err := io.ReadFull(c.br, b[:2]); err != nil {
-		return false, 0, nil, err
+		return false, false, 0, nil, err
 	}
 	fin = b[0]&0x80 != 0
-	if b[0]&0x70 != 0 {
-		return false, 0, nil, fmt.Errorf("%w: reserved bits set", ErrProtocol)
-	}
+	rsv1 = b[0]&0x40 != 0
 	op = b[0] & 0x0f
+	if b[0]&0x30 != 0 || (rsv1 && (!c.deflate || op == opContinuation || op >= opClose)) {
+		return false, false, 0, nil, fmt.Errorf("%w: reserved bits set", ErrProtocol)
+	}
 	if b[1]&0x80 != 0 {
-		return false, 0, nil, fmt.Errorf("%w: masked server frame", ErrProtocol)
+		return false, false, 0, nil, fmt.Errorf("%w: masked server frame", ErrProtocol)
 	}
 	n := int64(b[1] & 0x7f)
 	switch n {
 	case 126:
 		if _, err := io.ReadFull(c.br, b[:2]); err != nil {
-			return false, 0, nil, err
+			return false, false, 0, nil, err
 		}
 		n = int64(binary.BigEndian.Uint16(b[:2]))
 	case 127:
 		if _, err := io.ReadFull(c.br, b[:8]); err != nil {
-			return false, 0, nil, err
+			return false, false, 0, nil, err
 		}
 		u := binary.BigEndian.Uint64(b[:8])
 		if u > 1<<62 {
-			return false, 0, nil, fmt.Errorf("%w: length %d", ErrTooBig, u)
+			return false, false, 0, nil, fmt.Errorf("%w: length %d", ErrTooBig, u)
 		}
 		n = int64(u)
 	}
 	if op >= opClose && (!fin || n > 125) {
-		return false, 0, nil, fmt.Errorf("%w: fragmented or long control frame", ErrProtocol)
+		return false, false, 0, nil, fmt.Errorf("%w: fragmented or long control frame", ErrProtocol)
 	}
 	if n > c.maxSize {
-		return false, 0, nil, fmt.Errorf("%w: %d bytes", ErrTooBig, n)
+		return false, false, 0, nil, fmt.Errorf("%w: %d bytes", ErrTooBig, n)
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(c.br, payload); err != nil {
-		return false, 0, nil, err
+		return false, false, 0, nil, err
 	}
-	return fin, op, payload, nil
+	return fin, rsv1, op, payload, nil
 }
 
 // Write sends one unfragmented data message.

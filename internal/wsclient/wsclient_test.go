@@ -48,8 +48,13 @@ func (r echoRecv) Closed()                    {}
 // newServer serves our transport/websocket server; the URL it returns is
 // the socket's ws:// URL with vsn=2.0.0.
 func newServer(t *testing.T, h transport.Handler) (*websocket.Server, string) {
+	return newServerOpts(t, h, websocket.Options{})
+}
+
+func newServerOpts(t *testing.T, h transport.Handler, opts websocket.Options) (*websocket.Server, string) {
 	t.Helper()
-	s := websocket.New(h, websocket.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts.Logger = slog.New(slog.DiscardHandler)
+	s := websocket.New(h, opts)
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
@@ -378,5 +383,37 @@ func TestMaskedServerFrameRejected(t *testing.T) {
 	defer c.CloseNow()
 	if _, _, err := c.Read(ctx); !errors.Is(err, wsclient.ErrProtocol) {
 		t.Fatalf("read: %v, want ErrProtocol", err)
+	}
+}
+
+// TestCompression: with Options.Compression the client offers
+// permessage-deflate, and messages the server compresses read back whole;
+// without it, or against a server without compression, nothing changes.
+func TestCompression(t *testing.T) {
+	s, url := newServerOpts(t, &echo{}, websocket.Options{Compression: true})
+	_, plainURL := newServer(t, &echo{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg := []byte(strings.Repeat(`{"user":"ann","body":"hello there, compressed world"}`, 40))
+	for _, tt := range []struct {
+		url      string
+		compress bool
+		want     int64 // server compressions after the echo
+	}{{plainURL, true, 0}, {url, false, 0}, {url, true, 1}} {
+		c, err := wsclient.Dial(ctx, tt.url, &wsclient.Options{Compression: tt.compress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Write(ctx, wsclient.Text, msg); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.Read(ctx)
+		if err != nil || typ != wsclient.Text || !bytes.Equal(got, msg) {
+			t.Fatalf("echo: %v %d bytes, %v", typ, len(got), err)
+		}
+		if n := s.Compressions(); n != tt.want {
+			t.Fatalf("compress %v: %d server compressions, want %d", tt.compress, n, tt.want)
+		}
+		_ = c.Close(ctx, 1000, "")
 	}
 }

@@ -553,6 +553,9 @@ func (st *encoder) appendDynsDiff(b []byte, prev, next []Dyn) ([]byte, bool, err
 // shared pointers, markers), resolving markers as it goes. A false answer
 // only means a closer look is needed.
 func same(prev, next []Dyn) bool {
+	if len(next) > 0 && len(prev) == len(next) && &prev[0] == &next[0] {
+		return true // one slice, shared by two renders
+	}
 	for i := range next {
 		nd, pd := &next[i], &prev[i]
 		if nd.kind == KindUnchanged && pd.kind != KindUnchanged {

@@ -90,11 +90,20 @@ func benchTitle(b *testing.B, changed Changes) {
 	reportDiff(b, d)
 }
 
-// One row of the 1,000 changed: the list is rendered and compared.
-func BenchmarkRenderDiffOneRow(b *testing.B) {
+// One row of the 1,000 changed, without a memo: the list is rendered and
+// compared.
+func BenchmarkRenderDiffOneRow(b *testing.B) { benchOneRow(b, nil) }
+
+// The same with a memo (as a live view renders): only the changed row is
+// evaluated, the others are reused from the previous render.
+func BenchmarkRenderDiffOneRowMemo(b *testing.B) { benchOneRow(b, &Memo{}) }
+
+func benchOneRow(b *testing.B, memo *Memo) {
 	tm := Must(New("p").Parse(benchPageText))
-	variants := [][]benchRow{benchRows(1000, 500), benchRows(1000, 501)}
-	prev, err := tm.Render(&benchPage{"Title", variants[1]}, nil)
+	// One field of one row changes per render, in place, as a view does.
+	rows := benchRows(1000, -1)
+	names := [2]string{rows[500].Name, rows[500].Name + " (edited)"}
+	prev, err := tm.RenderMemo(&benchPage{"Title", rows}, nil, memo)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,7 +111,8 @@ func BenchmarkRenderDiffOneRow(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		next, err := tm.Render(&benchPage{"Title", variants[i&1]}, Changed("Rows"))
+		rows[500].Name = names[i&1]
+		next, err := tm.RenderMemo(&benchPage{"Title", rows}, Changed("Rows"), memo)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,15 +18,17 @@ import (
 // they are never escaped and users cannot call them by accident (html/template
 // itself reserves names starting with "_html_template_").
 const (
-	guardFunc = "_parley_guard"
-	keyFunc   = "_parley_key"
-	stopFunc  = "_parley_stop"
-	rangeFunc = "_parley_range"      // wraps the pipeline of a range without else
-	pairFunc  = "_parley_range_pair" // the same, for a range with two variables
-	elseFunc  = "_parley_range_else" // wraps the pipeline of a range with else
-	domIDFunc = "domid"
-	userKey   = "key"
-	derived   = "$htmltemplate_" // html/template's infix of templates escaped in another context
+	guardFunc     = "_parley_guard"
+	keyFunc       = "_parley_key"
+	stopFunc      = "_parley_stop"
+	rangeFunc     = "_parley_range"      // wraps the pipeline of a range without else
+	pairFunc      = "_parley_range_pair" // the same, for a range with two variables
+	elseFunc      = "_parley_range_else" // wraps the pipeline of a range with else
+	trackFunc     = "_parley_track"      // ends the pipeline of a range tracked per item
+	domIDFunc     = "domid"
+	componentFunc = "live_component"
+	userKey       = "key"
+	derived       = "$htmltemplate_" // html/template's infix of templates escaped in another context
 )
 
 var errStop = errors.New("render: stop after escaping")
@@ -83,11 +85,20 @@ type hole struct {
 // executor is one private, escaped and transformed copy of the template
 // set, with its output buffer. It is used by one Render at a time.
 type executor struct {
+	c    *compiled
 	root *template.Template
 	sink sink
 	eval []bool // per guard: evaluate in this render
+	// full: this render evaluates everything (no Changes); memo: the
+	// caller's memo (nil: no per-item tracking); runs: per tracked range.
+	full bool
+	memo *Memo
+	runs []trackRun
 	// domID is the DOM id of the stream item being rendered (domid).
 	domID string
+	// resolve turns the arguments of live_component into a component id
+	// ([Options.Component]); nil outside RenderWith.
+	resolve func(args []any) (int32, error)
 }
 
 func (x *executor) guard(i int) bool { return x.eval[i] }
@@ -104,10 +115,11 @@ func (c *compiled) build(first bool) (*executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &executor{}
+	x := &executor{c: c}
 	clone.Funcs(template.FuncMap{
-		guardFunc: x.guard, keyFunc: x.key, stopFunc: stop,
+		guardFunc: x.guard, keyFunc: x.key, stopFunc: stop, trackFunc: x.track,
 		rangeFunc: x.rangeSource, pairFunc: x.rangeSourcePairs, elseFunc: x.rangeSourceElse, domIDFunc: x.domid,
+		componentFunc: x.component,
 	})
 	root := clone.Lookup(c.name)
 	if root == nil || root.Tree == nil || root.Tree.Root == nil {
@@ -159,7 +171,8 @@ func (c *compiled) build(first bool) (*executor, error) {
 		c.nmarks = len(cp.marks)
 		c.guards = cp.guards
 		c.names = cp.names
-	} else if len(cp.marks) != c.nmarks || len(cp.guards) != len(c.guards) {
+		c.tracks = cp.tracks
+	} else if len(cp.marks) != c.nmarks || len(cp.guards) != len(c.guards) || len(cp.tracks) != len(c.tracks) {
 		return nil, fmt.Errorf("%w: executors differ", ErrInternal)
 	}
 	for id, n := range cp.marks {
@@ -167,6 +180,7 @@ func (c *compiled) build(first bool) (*executor, error) {
 	}
 	x.sink.arena = c.arena
 	x.eval = make([]bool, len(c.guards))
+	x.runs = make([]trackRun, len(c.tracks))
 	return x, nil
 }
 
@@ -180,6 +194,7 @@ type compiler struct {
 	names      []string
 	nameIdx    map[string]int
 	guardsOn   bool
+	tracks     []trackPlan
 	an         *analyzer
 	calls      map[string][]string // escaped call graph, from findStructured
 }
@@ -397,21 +412,36 @@ func (cp *compiler) list(nodes []parse.Node, lc listCtx) (*plan, []parse.Node, e
 			if lc.guarded {
 				deps = cp.an.node(env, n)
 			}
-			// The range source goes through a function that turns a
-			// Stream into its pending items (see stream.go).
-			wrap := rangeFunc
-			if len(n.Pipe.Decl) > 1 {
-				wrap = pairFunc
+			// Tracked per item (track.go): decided on the body as escaped,
+			// before it is transformed.
+			var outer []string
+			tracked := false
+			if lc.guarded {
+				outer, tracked = cp.trackable(env, n)
 			}
-			if n.ElseList != nil {
-				wrap = elseFunc
-			}
-			n.Pipe.Cmds = append(n.Pipe.Cmds, command(parse.NewIdentifier(wrap).SetPos(n.Pos)))
 			first, ms := cp.markers(3)
 			body, bodyNodes, err := cp.list(n.List.Nodes, listCtx{rangeBody: true})
 			if err != nil {
 				return nil, nil, err
 			}
+			// The range source goes through a function that turns a
+			// Stream into its pending items (see stream.go), or that
+			// passes on only the changed items of a tracked range.
+			wrap := command(parse.NewIdentifier(rangeFunc).SetPos(n.Pos))
+			switch {
+			case tracked && !body.mayBreak:
+				tp := trackPlan{keyed: hasKey(bodyNodes)}
+				for _, name := range outer {
+					tp.names = append(tp.names, cp.nameIndex(name))
+				}
+				cp.tracks = append(cp.tracks, tp)
+				wrap = command(parse.NewIdentifier(trackFunc).SetPos(n.Pos), number(len(cp.tracks)-1))
+			case n.ElseList != nil:
+				wrap = command(parse.NewIdentifier(elseFunc).SetPos(n.Pos))
+			case len(n.Pipe.Decl) > 1:
+				wrap = command(parse.NewIdentifier(pairFunc).SetPos(n.Pos))
+			}
+			n.Pipe.Cmds = append(n.Pipe.Cmds, wrap)
 			n.List.Nodes = append([]parse.Node{ms[0]}, bodyNodes...)
 			h := &hole{kind: loopHole, mark: first, body: body}
 			if n.ElseList != nil {
@@ -549,16 +579,35 @@ func (cp *compiler) cond(n parse.Node, lc listCtx, env *env) (*hole, error) {
 func (cp *compiler) addGuard(deps val) int {
 	g := guard{}
 	for _, name := range deps.names {
-		i, ok := cp.nameIdx[name]
-		if !ok {
-			i = len(cp.names)
-			cp.names = append(cp.names, name)
-			cp.nameIdx[name] = i
-		}
-		g.names = append(g.names, i)
+		g.names = append(g.names, cp.nameIndex(name))
 	}
 	cp.guards = append(cp.guards, g)
 	return len(cp.guards) - 1
+}
+
+// nameIndex returns the index of the assign name in compiled.names.
+func (cp *compiler) nameIndex(name string) int {
+	i, ok := cp.nameIdx[name]
+	if !ok {
+		i = len(cp.names)
+		cp.names = append(cp.names, name)
+		cp.nameIdx[name] = i
+	}
+	return i
+}
+
+// hasKey reports whether a compiled range body holds a top-level {{key}}.
+func hasKey(nodes []parse.Node) bool {
+	for _, n := range nodes {
+		if a, ok := n.(*parse.ActionNode); ok && len(a.Pipe.Cmds) > 0 && isIdent(a.Pipe.Cmds[0], keyFunc) {
+			return true
+		}
+	}
+	return false
+}
+
+func number(i int) *parse.NumberNode {
+	return &parse.NumberNode{NodeType: parse.NodeNumber, IsInt: true, Int64: int64(i), Text: strconv.Itoa(i)}
 }
 
 // isKeyAction reports whether n is {{key X}} as escaped: key X followed only
@@ -595,7 +644,7 @@ func pipe(cmds ...*parse.CommandNode) *parse.PipeNode {
 
 // guardNode wraps nodes in {{if _parley_guard i}}…{{end}}.
 func guardNode(i int, nodes []parse.Node) parse.Node {
-	num := &parse.NumberNode{NodeType: parse.NodeNumber, IsInt: true, Int64: int64(i), Text: strconv.Itoa(i)}
+	num := number(i)
 	return &parse.IfNode{BranchNode: parse.BranchNode{
 		NodeType: parse.NodeIf,
 		Pipe:     pipe(command(parse.NewIdentifier(guardFunc), num)),

@@ -272,7 +272,9 @@ func TestRoundTrip(t *testing.T) {
 			for _, tracked := range []bool{false, true} {
 				for i, v1 := range pages {
 					for j, v2 := range pages {
-						roundTrip(t, tm, tc.text, v1, v2, tracked, fmt.Sprintf("tracked=%v %d->%d", tracked, i, j))
+						roundTrip(t, tm, tc.text, v1, v2, tracked, nil, fmt.Sprintf("tracked=%v %d->%d", tracked, i, j))
+						// With a memo: per-item tracking of the ranges.
+						roundTrip(t, tm, tc.text, v1, v2, tracked, &Memo{}, fmt.Sprintf("memo tracked=%v %d->%d", tracked, i, j))
 					}
 				}
 			}
@@ -280,13 +282,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func roundTrip(t *testing.T, tm *Template, text string, v1, v2 any, tracked bool, what string) {
+func roundTrip(t *testing.T, tm *Template, text string, v1, v2 any, tracked bool, memo *Memo, what string) {
 	t.Helper()
 	want, err2 := plainExec(t, text, v2)
 	if _, err1 := plainExec(t, text, v1); err1 != nil || err2 != nil {
 		return // html/template fails too: nothing to compare
 	}
-	prev, err := tm.Render(v1, nil)
+	prev, err := tm.RenderMemo(v1, nil, memo)
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
@@ -302,7 +304,7 @@ func roundTrip(t *testing.T, tm *Template, text string, v1, v2 any, tracked bool
 	if tracked {
 		ch = changes(v1, v2)
 	}
-	next, err := tm.Render(v2, ch)
+	next, err := tm.RenderMemo(v2, ch, memo)
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}

@@ -61,6 +61,13 @@
 // variables the first is the item's DOM id; the function domid prints it
 // too. Such a range cannot have an {{else}} ([ErrStreamElse]).
 //
+// # Live components
+//
+// {{live_component ARGS...}} renders a live component: [Template.RenderWith]
+// with [Options].Component resolves the arguments to a component id, and
+// the action becomes a [diff.Component] dynamic. It must stand alone in
+// element content. Plain [Template.Render] reports [ErrNoComponents].
+//
 // # Change tracking
 //
 // Each dynamic of the template being rendered is analysed once: which
@@ -74,6 +81,44 @@
 // evaluated, and so is everything inside a range body and inside a called
 // template when the call itself must be re-rendered. Functions and methods
 // are assumed to depend only on their receiver and arguments.
+//
+// # Per-item change tracking
+//
+// [Template.RenderMemo] also tracks the items of a list: given the [Memo]
+// of a view, a {{range}} whose list changed evaluates only the items that
+// differ from the previous render's; the others reuse their previous
+// entry (the same dynamics), cost no template execution, and [diff.Diff]
+// sends nothing for them. Package live renders every view this way.
+//
+// An item's identity is its value, and its key only helps to find it:
+//   - Detection: the memo keeps a copy of the list. An item is unchanged
+//     when it equals the copy's item at the same index, or (after inserts,
+//     deletes and moves) at the shifted index or any other index, found by
+//     a hash of its value. Equality is bitwise for booleans and numbers (so
+//     0 and -0, which print differently, differ) and by content for
+//     strings. A reused entry keeps its previous key, which is a function
+//     of the same value; entries keyed by index get their new index.
+//   - Items: only slices whose element type is made of booleans, numbers,
+//     strings, arrays and structs, with no methods anywhere in it, are
+//     tracked. Pointers, interfaces, maps, slices, functions and channels
+//     can change without the list's copy changing, and a method (which
+//     printing may call) could read anything; lists of such items are
+//     evaluated in full, as are maps, integers, iterators and streams.
+//   - Bodies: the range must be in the template being rendered, outside
+//     any other range (where it runs at most once per render), have one
+//     range variable or none (an index variable makes the output depend on
+//     the position), no {{else}}, and no {{break}} or {{continue}}. The
+//     body (and the templates it calls) may read the item, constants and
+//     other assigns through $ or variables; it may call only the
+//     predefined functions that depend on their arguments alone (not call,
+//     and no function of [Template.Funcs], which could read a changing
+//     global). When one of the other assigns it reads changes (or is a
+//     method of the data), every item is evaluated. Any other range is
+//     evaluated in full, correctly, as without a memo.
+//   - Cost: one comparison of each item with its copy (a memory compare
+//     when nothing changed), a copy of the changed items into the memo,
+//     and the entries' slice. Up to two moved items may be evaluated again
+//     before the search for moves starts.
 //
 // Concurrency: a Template must be fully parsed before the first Render;
 // after that it is safe for concurrent use by any number of goroutines

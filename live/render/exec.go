@@ -11,6 +11,8 @@ import (
 const (
 	keyEvent    = -1 // {{key X}}: key holds fmt.Sprint(X)
 	streamEvent = -2 // a range source was a Stream: stream holds its operations
+	trackEvent  = -3 // a tracked range source: track says which items ran
+	compEvent   = -4 // {{live_component ...}}: cid holds the component id
 )
 
 // event is a marker met during execution: id is the marker (or keyEvent,
@@ -20,6 +22,8 @@ type event struct {
 	off    int
 	key    string
 	stream *diff.Stream
+	track  *trackRun
+	cid    int32
 }
 
 // sink is the writer of an executor. text/template writes a text node by
@@ -62,6 +66,37 @@ func (s *sink) reset() {
 func (x *executor) render(c *compiled, data any, changed Changes) (*diff.Node, error) {
 	x.sink.reset()
 	defer x.sink.reset()
+	x.full = changed == nil
+	for i := range x.runs {
+		x.runs[i] = trackRun{src: x.runs[i].src[:0]}
+	}
+	n, err := x.renderTracked(c, data, changed)
+	if err != nil && x.memo != nil {
+		// A failed render may have half-updated the memo.
+		for i := range x.memo.loops {
+			x.memo.loops[i].ok = false
+		}
+	}
+	for i := range x.runs {
+		x.runs[i].prev, x.runs[i].memo = nil, nil
+	}
+	return n, err
+}
+
+func (x *executor) renderTracked(c *compiled, data any, changed Changes) (*diff.Node, error) {
+	if changed != nil && x.memo != nil && len(c.tracks) > 0 {
+		// A tracked range whose body reads a changed assign (besides its
+		// items) evaluates every item.
+		methods := c.methodNames(data)
+		for i, tp := range c.tracks {
+			for _, n := range tp.names {
+				if _, ok := changed[c.names[n]]; ok || methods[n] {
+					x.memo.loops[i].ok = false
+					break
+				}
+			}
+		}
+	}
 	if changed == nil {
 		for i := range x.eval {
 			x.eval[i] = true
@@ -97,6 +132,10 @@ func (x *executor) render(c *compiled, data any, changed Changes) (*diff.Node, e
 	return n, nil
 }
 
+func errInternalf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInternal}, args...)...)
+}
+
 var (
 	opaqueStatics = []string{"", ""}
 	opaqueFP      = diff.Fingerprint(opaqueStatics)
@@ -109,9 +148,11 @@ type assembler struct {
 	out  string
 	eval []bool
 	key  *entryKey // the iteration that a key event names
-	// stream holds the operations of the last stream event: the range
-	// whose first marker follows takes them.
+	// stream holds the operations of the last stream event, track the
+	// last tracked range source: the range whose first marker follows
+	// takes them.
 	stream *diff.Stream
+	track  *trackRun
 }
 
 type entryKey struct {
@@ -131,6 +172,10 @@ func (a *assembler) next() (event, bool) {
 			}
 		case streamEvent:
 			a.stream = e.stream
+		case trackEvent:
+			a.track = e.track
+		case compEvent:
+			// read by the leaf that printed it (component)
 		default:
 			return e, true
 		}
@@ -175,6 +220,10 @@ func (a *assembler) hole(h *hole, dst *diff.Dyn) (bool, error) {
 		if !ok || e.id != h.mark {
 			return false, fmt.Errorf("%w: marker %d where leaf %d was due", ErrInternal, e.id, h.mark)
 		}
+		if cid, ok := a.component(); ok {
+			*dst = diff.Component(cid)
+			return false, nil
+		}
 		*dst = diff.Text(a.out[e.off:a.end()])
 		return false, nil
 	case condHole:
@@ -218,12 +267,18 @@ func (a *assembler) loop(h *hole, dst *diff.Dyn) (bool, error) {
 	defer func() { a.key = outer }()
 	var k entryKey
 	a.key = &k
-	a.stream = nil
+	a.stream, a.track = nil, nil
 	e, ok := a.next()
 	// The range's source was evaluated just before its first marker: a
-	// stream event met on the way is this range's.
-	st := a.stream
-	a.stream = nil
+	// stream or track event met on the way is this range's.
+	st, tr := a.stream, a.track
+	a.stream, a.track = nil, nil
+	if tr != nil {
+		var err error
+		if e, ok, err = a.trackedEntries(h, comp, tr, e, ok, &k); err != nil {
+			return false, err
+		}
+	}
 	for ok && e.id == h.mark {
 		k = entryKey{}
 		n, _, err := a.node(body)

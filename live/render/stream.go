@@ -104,6 +104,8 @@ func (x *executor) streamItems(items []StreamItem) iter.Seq2[string, any] {
 	}
 }
 
+var streamType = reflect.TypeFor[Stream]()
+
 // asStream returns v as a Stream, or nil.
 func asStream(v reflect.Value) Stream {
 	for v.IsValid() && v.Kind() == reflect.Interface {
@@ -112,8 +114,8 @@ func asStream(v reflect.Value) Stream {
 		}
 		v = v.Elem()
 	}
-	if !v.IsValid() || !v.CanInterface() {
-		return nil
+	if !v.IsValid() || !v.CanInterface() || !v.Type().Implements(streamType) {
+		return nil // (checked first: Interface would copy v to the heap)
 	}
 	if v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil

@@ -3,6 +3,7 @@ package render
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"html/template"
 	"io/fs"
 	"reflect"
@@ -53,12 +54,12 @@ type Template struct {
 // keyStub is the parse-time and plain-html/template definition of key.
 func keyStub(any) string { return "" }
 
-// New returns an empty template named name. It defines the functions key
-// and domid (see the package documentation).
+// New returns an empty template named name. It defines the functions key,
+// domid and live_component (see the package documentation).
 func New(name string) *Template {
 	return &Template{
 		name:   name,
-		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub}),
+		master: template.New(name).Funcs(template.FuncMap{userKey: keyStub, domIDFunc: domIDStub, componentFunc: componentStub}),
 	}
 }
 
@@ -169,17 +170,17 @@ func (t *Template) parse(f func(*template.Template) error) (*Template, error) {
 // The first call compiles the template set; its errors (such as
 // html/template's escaping errors) are returned by every call.
 func (t *Template) Render(data any, changed Changes) (*diff.Node, error) {
-	c, err := t.compiled()
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.get()
-	if err != nil {
-		return nil, err
-	}
-	n, err := x.render(c, data, changed)
-	c.put(x)
-	return n, err
+	return t.RenderMemo(data, changed, nil)
+}
+
+// RenderMemo is [Template.Render] with per-item change tracking: memo
+// remembers the items of the tracked ranges between the renders of one
+// view, and only items that differ from the previous render's are
+// evaluated (see "Per-item change tracking" in the package documentation).
+// Pass the same memo, and changed relative to the previous call, on every
+// render of one view; a nil memo renders as Render does.
+func (t *Template) RenderMemo(data any, changed Changes, memo *Memo) (*diff.Node, error) {
+	return t.RenderWith(data, changed, Options{Memo: memo})
 }
 
 // compiled returns the compiled plan, compiling it on first use.
@@ -195,7 +196,7 @@ func (t *Template) compiled() (*compiled, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	c := &compiled{name: t.name, master: t.master, ownKey: t.ownKey}
+	c := &compiled{name: t.name, master: t.master, ownKey: t.ownKey, seed: maphash.MakeSeed()}
 	x, err := c.build(true)
 	if err != nil {
 		t.err = fmt.Errorf("render: compile %q: %w", t.name, err)
@@ -219,8 +220,12 @@ type compiled struct {
 	names  []string // assign names read by guards; guard.names index it
 	nmarks int
 
-	pool  sync.Pool
-	types sync.Map // reflect.Type -> []bool (names that are methods)
+	tracks []trackPlan // ranges tracked per item, by the number in their pipeline
+	seed   maphash.Seed
+
+	pool    sync.Pool
+	types   sync.Map // reflect.Type -> []bool (names that are methods)
+	layouts sync.Map // reflect.Type -> *itemLayout
 }
 
 // guard is a dynamic of the root template that may be skipped: it reads

@@ -101,6 +101,20 @@ func allMutants() []mutant {
 			new:  `if false && from == a.node {`,
 			test: goTest("./internal/clustertest/", "TestThreeNodesOverRedis"),
 		},
+		{
+			name: "live-csrf-not-checked",
+			file: "live/server.go",
+			old:  `if err := s.checkCSRF(info.Params.Get("_csrf_token"), info.Header); err != nil {`,
+			new:  `if err := s.checkCSRF(info.Params.Get("_csrf_token"), info.Header); false && err != nil {`,
+			test: []string{"node", "--test", "--test-name-pattern=CSRF", "e2e/security.browser.test.mjs"},
+		},
+		{
+			name: "presence-old-incarnation-kept",
+			file: "presence/gossip.go",
+			old:  `if p != nil && p.rep != r {`,
+			new:  `if false && p != nil && p.rep != r {`,
+			test: []string{"node", "--test", "--test-name-pattern=incarnation", "e2e/cluster.test.mjs"},
+		},
 	}
 }
 

@@ -491,7 +491,11 @@ func splitNDJSON(body []byte) ([]wire.Frame, error) {
 	return frames, sc.Err()
 }
 
-// Shutdown ends every session and waits for the server's goroutines.
+// Shutdown ends every session (their clients' next poll gets 410) and
+// waits for the server's goroutines, which report Closed to each session's
+// Receiver once the Receive calls in flight return. When ctx ends first it
+// still waits for them, as the WebSocket transport does, and returns
+// ctx.Err(): nothing of the server runs after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -512,6 +516,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		<-done
 		return ctx.Err()
 	}
 }

@@ -29,6 +29,8 @@ type recorder struct {
 	closed int
 	conns  []transport.Conn
 	refuse bool
+	// gate, if set, holds every Receive of a "block" event until closed.
+	gate chan struct{}
 }
 
 func (r *recorder) Connect(_ context.Context, info *transport.ConnectInfo, c transport.Conn) (transport.Receiver, error) {
@@ -49,7 +51,11 @@ type recv struct {
 func (v *recv) Receive(f wire.Frame) error {
 	v.r.mu.Lock()
 	v.r.frames = append(v.r.frames, f)
+	gate := v.r.gate
 	v.r.mu.Unlock()
+	if gate != nil && strings.Contains(string(f.Data), `"block"`) {
+		<-gate
+	}
 	if string(f.Data) == "bad" {
 		return errors.New("bad frame")
 	}
@@ -219,6 +225,41 @@ func TestServerCloseWakesPoll(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("a closed session did not wake its poll")
+	}
+}
+
+// TestShutdownPastDeadlineWaits: with its context ended and a Receive
+// still in flight, Shutdown returns ctx.Err() only after every session has
+// ended and reported Closed.
+func TestShutdownPastDeadlineWaits(t *testing.T) {
+	s, rec, url := setup(t, Options{})
+	gate := make(chan struct{})
+	rec.gate = gate
+	open := do(t, "GET", url, "", "")
+	posted := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", url+"&token="+open.Token, strings.NewReader(`["1","1","t","block",{}]`))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		posted <- err
+	}()
+	waitFor(t, func() bool { frames, _ := rec.snapshot(); return len(frames) == 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	result := make(chan error, 1)
+	go func() { result <- s.Shutdown(ctx) }()
+	close(gate) // the Receive in flight returns
+	if err := <-result; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown = %v, want context.Canceled", err)
+	}
+	if _, closed := rec.snapshot(); closed != 1 {
+		t.Fatalf("Shutdown returned with %d of 1 sessions reported Closed", closed)
+	}
+	if err := <-posted; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -51,6 +51,13 @@ type conn struct {
 	inFrag bool
 	fragOp byte
 	frag   []byte
+	// text validates the text message being read as its bytes arrive;
+	// fragDeflated says the message being assembled is compressed.
+	text         utf8State
+	fragDeflated bool
+	// deflate: permessage-deflate was negotiated (set before the first
+	// frame, then read only).
+	deflate bool
 
 	// mu guards the fields below.
 	mu          sync.Mutex
@@ -93,6 +100,11 @@ func (c *conn) Send(f wire.Frame) error {
 	op := byte(opText)
 	if f.Binary {
 		op = opBinary
+	}
+	if c.deflate {
+		if z := c.srv.deflater.compress(f.Data); z != nil {
+			return c.enqueue(outFrame{op: op | rsv1Bit, data: z})
+		}
 	}
 	return c.enqueue(outFrame{op: op, data: f.Data})
 }
@@ -240,12 +252,19 @@ func (c *conn) finish(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) && !c.closing {
 		c.idleExpired = true
 	}
+	receiverFailed := c.inErr != nil
 	c.mu.Unlock()
+	if err != nil && !receiverFailed {
+		// A violation: the messages before it are answered first.
+		c.settleInbox()
+	}
 	c.closeFor(err)
 	c.abort(err)
 	c.mu.Lock()
 	if c.inRunning {
-		c.inStopped = make(chan struct{})
+		if c.inStopped == nil {
+			c.inStopped = make(chan struct{})
+		}
 		stopped := c.inStopped
 		c.mu.Unlock()
 		<-stopped
@@ -271,6 +290,8 @@ func (c *conn) closeFor(err error) {
 		c.closeAndLinger(transport.CloseTooBig, "frame too big")
 	case errors.Is(err, errUTF8):
 		c.closeAndLinger(transport.CloseInvalidPayload, "invalid utf-8")
+	case errors.Is(err, errBadDeflate):
+		c.closeAndLinger(transport.CloseInvalidPayload, "bad compressed data")
 	case errors.Is(err, errProtocol):
 		c.closeAndLinger(transport.CloseProtocolError, "protocol error")
 	default:
@@ -376,6 +397,30 @@ func (c *conn) inboxLoop() {
 	}
 }
 
+// settleInbox waits, up to CloseTimeout, until the Receiver has handled
+// every message delivered so far, so that its answers are queued before a
+// close frame: a valid message that arrived before a protocol violation or
+// the client's close frame, even in the same read, is answered. Only the
+// reader calls it.
+func (c *conn) settleInbox() {
+	c.mu.Lock()
+	if !c.inRunning {
+		c.mu.Unlock()
+		return
+	}
+	if c.inStopped == nil {
+		c.inStopped = make(chan struct{})
+	}
+	stopped := c.inStopped
+	c.mu.Unlock()
+	t := time.NewTimer(c.srv.opts.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+	}
+}
+
 func (c *conn) wakeReaderLocked() {
 	if c.inSpace != nil {
 		close(c.inSpace)
@@ -439,11 +484,45 @@ func (c *conn) frame(b0 byte) error {
 	if h.length > maxSize || int64(len(c.frag))+h.length > maxSize {
 		return fmt.Errorf("%w: %d bytes", errTooBig, int64(len(c.frag))+h.length)
 	}
-	payload := make([]byte, h.length)
-	if _, err := io.ReadFull(c.rd, payload); err != nil {
-		return err
+	// The fragmentation state is checked before the payload is read.
+	switch h.op {
+	case opText, opBinary:
+		if c.inFrag {
+			return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
+		}
+	case opContinuation:
+		if !c.inFrag {
+			return fmt.Errorf("%w: continuation without a message", errProtocol)
+		}
 	}
-	unmask(payload, h.mask, 0)
+	if h.rsv1 && (!c.deflate || h.op == opContinuation || h.op >= opClose) {
+		// RFC 7692 §6.1: only the first frame of a data message may be
+		// marked compressed, and only with the extension.
+		return fmt.Errorf("%w: RSV1 set", errProtocol)
+	}
+	deflated := h.rsv1 || (h.op == opContinuation && c.fragDeflated)
+	// A compressed text is validated once inflated.
+	isText := !deflated && (h.op == opText || (h.op == opContinuation && c.fragOp == opText))
+	// The payload is unmasked, and text validated, as each read returns:
+	// invalid UTF-8 fails the connection before the rest of it arrives.
+	payload := make([]byte, h.length)
+	for off := 0; off < len(payload); {
+		n, err := c.rd.Read(payload[off:])
+		if n > 0 {
+			unmask(payload[off:off+n], h.mask, off)
+			if isText && !c.text.feed(payload[off:off+n]) {
+				c.text.end()
+				return errUTF8
+			}
+			off += n
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
 	if br, ok := c.rd.(*bufio.Reader); ok && br.Buffered() == 0 {
 		c.rd = c.nc // drop the handshake buffer once it is drained
 	}
@@ -464,35 +543,40 @@ func (c *conn) frame(b0 byte) error {
 		sent := c.closeSent || c.closing
 		c.mu.Unlock()
 		if !sent {
-			// Echo the client's close.
+			// Echo the client's close, after the answers to the messages
+			// that came before it.
 			if code == 1005 {
 				code = 1000
 			}
+			c.settleInbox()
 			c.closeAndLinger(code, "")
 		}
 		return errClosed
 	case opText, opBinary:
-		if c.inFrag {
-			return fmt.Errorf("%w: new message inside a fragmented one", errProtocol)
-		}
 		if !h.fin {
-			c.inFrag, c.fragOp, c.frag = true, h.op, payload
+			c.inFrag, c.fragOp, c.frag, c.fragDeflated = true, h.op, payload, h.rsv1
 			return nil
 		}
 		msgOp, msg = h.op, payload
 	case opContinuation:
-		if !c.inFrag {
-			return fmt.Errorf("%w: continuation without a message", errProtocol)
-		}
 		c.frag = append(c.frag, payload...)
 		if !h.fin {
 			return nil
 		}
 		msgOp, msg = c.fragOp, c.frag
-		c.inFrag, c.frag = false, nil
+		c.inFrag, c.frag, c.fragDeflated = false, nil, false
 	}
-	if msgOp == opText && !utf8.Valid(msg) {
-		return errUTF8
+	if deflated {
+		var err error
+		if msg, err = c.srv.deflater.inflate(msg, c.srv.opts.MaxFrameSize); err != nil {
+			return err
+		}
+		if msgOp == opText && !utf8.Valid(msg) {
+			return errUTF8
+		}
+	}
+	if msgOp == opText && !c.text.end() {
+		return errUTF8 // the message ends inside a rune
 	}
 	return c.deliver(wire.Frame{Data: msg, Binary: msgOp == opBinary})
 }

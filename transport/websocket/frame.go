@@ -16,6 +16,9 @@ const (
 	opClose        = 0x8
 	opPing         = 0x9
 	opPong         = 0xA
+
+	// rsv1Bit marks a compressed message in a frame's first byte.
+	rsv1Bit = 0x40
 )
 
 var (
@@ -27,6 +30,7 @@ var (
 // header is a parsed frame header.
 type header struct {
 	fin    bool
+	rsv1   bool // the per-message compressed bit (RFC 7692)
 	op     byte
 	masked bool
 	mask   [4]byte
@@ -52,7 +56,8 @@ func readHeaderAfter(b0 byte, r io.Reader) (header, error) {
 		return h, err
 	}
 	h.fin = b[0]&0x80 != 0
-	if b[0]&0x70 != 0 {
+	h.rsv1 = b[0]&0x40 != 0 // checked by the reader: only with permessage-deflate
+	if b[0]&0x30 != 0 {
 		return h, fmt.Errorf("%w: reserved bits set", errProtocol)
 	}
 	h.op = b[0] & 0x0f
@@ -108,7 +113,8 @@ func unmask(p []byte, mask [4]byte, pos int) {
 	}
 }
 
-// appendHeader appends an unmasked server frame header.
+// appendHeader appends an unmasked server frame header; op may carry the
+// RSV1 bit (rsv1Bit) of a compressed message.
 func appendHeader(dst []byte, op byte, length int) []byte {
 	dst = append(dst, 0x80|op)
 	switch {
@@ -149,4 +155,55 @@ func parseClose(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: close code %d", errProtocol, code)
 	}
 	return code, nil
+}
+
+// utf8State validates a text message as its bytes arrive, so that invalid
+// UTF-8 fails the connection at the offending bytes (of a fragment, or of a
+// frame still arriving), not at the end of the message. It carries the
+// incomplete sequence at the end of the bytes fed so far.
+type utf8State struct {
+	carry [utf8.UTFMax]byte
+	n     uint8
+}
+
+// feed validates the next bytes of the message; false when they cannot be
+// part of valid UTF-8, whatever follows.
+func (s *utf8State) feed(p []byte) bool {
+	for s.n > 0 && len(p) > 0 {
+		s.carry[s.n] = p[0]
+		s.n++
+		p = p[1:]
+		if utf8.FullRune(s.carry[:s.n]) {
+			// FullRune is true as soon as the bytes are complete or
+			// cannot become valid: decoding tells which.
+			if r, size := utf8.DecodeRune(s.carry[:s.n]); r == utf8.RuneError && size <= 1 {
+				return false
+			}
+			s.n = 0
+		}
+	}
+	if len(p) == 0 {
+		return true
+	}
+	// The last rune of p may be incomplete: carry it to the next bytes.
+	i := len(p) - 1
+	for i > 0 && i > len(p)-utf8.UTFMax && !utf8.RuneStart(p[i]) {
+		i--
+	}
+	if !utf8.FullRune(p[i:]) {
+		if !utf8.Valid(p[:i]) {
+			return false
+		}
+		s.n = uint8(copy(s.carry[:], p[i:]))
+		return true
+	}
+	return utf8.Valid(p)
+}
+
+// end reports whether the message fed so far ends on a whole rune, and
+// resets s for the next message.
+func (s *utf8State) end() bool {
+	ok := s.n == 0
+	s.n = 0
+	return ok
 }

@@ -3,6 +3,7 @@ package websocket
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -27,23 +28,54 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// checkUpgrade validates the WebSocket handshake headers; it returns the
-// client key or an HTTP status and message.
-func checkUpgrade(r *http.Request) (key string, status int, msg string) {
-	if r.Method != http.MethodGet {
-		return "", http.StatusBadRequest, "websocket: GET required"
+// refusal is a handshake refused before the upgrade: the HTTP status, the
+// message of the response body, and extra response headers.
+type refusal struct {
+	status int
+	msg    string
+	header http.Header
+}
+
+// checkUpgrade validates the opening handshake strictly, as RFC 6455
+// §4.2.1 asks of a server: an HTTP/1.1 (or later) GET without a body, an
+// Upgrade header listing the token "websocket", a Connection header listing
+// "Upgrade" (both token lists, case-insensitive), exactly one
+// Sec-WebSocket-Key that decodes to 16 bytes, and Sec-WebSocket-Version 13
+// (else 426 with the version we speak, §4.4). It returns the client key, or
+// the refusal.
+//
+// A request with a body is refused: once the connection is upgraded the
+// bytes after the headers are WebSocket frames, so a body would be read as
+// frames that an intermediary took for request content.
+func checkUpgrade(r *http.Request) (key string, ref *refusal) {
+	bad := func(msg string) (string, *refusal) {
+		return "", &refusal{status: http.StatusBadRequest, msg: "websocket: " + msg}
 	}
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		return "", http.StatusBadRequest, "websocket: not a websocket handshake"
+	switch {
+	case !r.ProtoAtLeast(1, 1):
+		return bad("HTTP/1.1 or later required, got " + r.Proto)
+	case r.Method != http.MethodGet:
+		return bad("GET required, got " + r.Method)
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		return bad("an upgrade request must not carry a body")
+	case !headerHasToken(r.Header, "Upgrade", "websocket"):
+		return bad("not a websocket handshake: Upgrade lacks websocket")
+	case !headerHasToken(r.Header, "Connection", "upgrade"):
+		return bad("not a websocket handshake: Connection lacks Upgrade")
 	}
-	if r.Header.Get("Sec-Websocket-Version") != "13" {
-		return "", http.StatusBadRequest, "websocket: unsupported version"
+	if v := r.Header.Values("Sec-Websocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		return "", &refusal{status: http.StatusUpgradeRequired, msg: "websocket: unsupported version: 13 required",
+			header: http.Header{"Sec-Websocket-Version": {"13"}}}
 	}
-	key = r.Header.Get("Sec-Websocket-Key")
-	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
-		return "", http.StatusBadRequest, "websocket: bad Sec-WebSocket-Key"
+	keys := r.Header.Values("Sec-Websocket-Key")
+	if len(keys) != 1 {
+		return bad(fmt.Sprintf("exactly one Sec-WebSocket-Key required, got %d", len(keys)))
 	}
-	return key, 0, ""
+	key = strings.TrimSpace(keys[0])
+	if b, err := base64.StdEncoding.Strict().DecodeString(key); err != nil || len(b) != 16 {
+		return bad("Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	return key, nil
 }
 
 // subprotocols reads the phoenix client's offered subprotocols: whether any

@@ -17,9 +17,18 @@
 // connection that overflows it is a slow consumer and is closed with code
 // 1013.
 //
-// The handshake follows the Phoenix socket: GET only, origin check (only
+// The opening handshake is checked strictly (RFC 6455 §4.2.1): HTTP/1.1 or
+// later, GET, no request body (the bytes after the headers are frames),
+// token lists in Upgrade and Connection, exactly one 16-byte key, version 13
+// (else 426 naming it). Each refusal is logged at debug level. Then it
+// follows the Phoenix socket: origin check (only
 // when an Origin header is present), vsn=2.0.0, the auth-token subprotocol
 // (the response always selects "phoenix"), then the Handler's Connect.
+//
+// With [Options.Compression], permessage-deflate (RFC 7692) is negotiated
+// with clients that offer it, always without context takeover, so that a
+// broadcast is compressed once for every subscriber and an idle connection
+// holds no compressor (see deflate.go).
 //
 // Concurrency: a Server is safe for concurrent use; the Receiver of a
 // connection is called from one goroutine at a time, in frame order.
@@ -66,6 +75,13 @@ type Options struct {
 	// Metrics, if set, receives connection refusals, disconnects by close
 	// code and reason, limit hits and outbound queue depth.
 	Metrics *metrics.Registry
+	// Compression negotiates permessage-deflate (RFC 7692) with clients
+	// that offer it, as browsers do (Phoenix: compress: true). Messages
+	// are compressed without context takeover either way, so a broadcast
+	// is compressed once for all its subscribers and an idle connection
+	// holds no compressor; an inbound message may inflate to MaxFrameSize
+	// (more closes with 1009). Default off.
+	Compression bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -86,6 +102,10 @@ type Server struct {
 	// handoffs counts batches a socket could not take at once, handed to
 	// a writer goroutine of their connection.
 	handoffs atomic.Int64
+
+	// deflater compresses and inflates messages of the connections that
+	// negotiated permessage-deflate (deflate.go); nil without Compression.
+	deflater *deflater
 
 	// readBufs holds the buffers readers borrow for a burst (park.go).
 	readBufs sync.Pool
@@ -134,6 +154,9 @@ func New(h transport.Handler, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, handler: h, conns: make(map[*conn]struct{}), m: transport.NewMetrics(opts.Metrics, "websocket")}
+	if opts.Compression {
+		s.deflater = newDeflater()
+	}
 	s.readBufs.New = func() any { b := make([]byte, readBufSize); return &b }
 	s.flushers = make([]*flusher, runtime.GOMAXPROCS(0))
 	for i := range s.flushers {
@@ -168,16 +191,34 @@ func (s *Server) Conns() int {
 	return len(s.conns)
 }
 
+// Compressions returns how many outbound messages were compressed: with
+// permessage-deflate, a message sent to many connections (a broadcast)
+// counts once.
+func (s *Server) Compressions() int64 {
+	if s.deflater == nil {
+		return 0
+	}
+	return s.deflater.compressions.Load()
+}
+
 // SlowConsumers returns how many connections were closed for overflowing
 // their outbound queue.
 func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 
 // ServeHTTP performs the handshake and starts the connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key, status, msg := checkUpgrade(r)
-	if status != 0 {
+	key, ref := checkUpgrade(r)
+	if ref != nil {
 		s.m.Refused("bad upgrade")
-		http.Error(w, msg, status)
+		s.opts.Logger.Debug("websocket: handshake refused", "remote", r.RemoteAddr, "status", ref.status, "reason", ref.msg)
+		for k, v := range ref.header {
+			w.Header()[k] = v
+		}
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			// Do not read a body meant as frames: close after the answer.
+			w.Header().Set("Connection", "close")
+		}
+		http.Error(w, ref.msg, ref.status)
 		return
 	}
 	if !s.opts.CheckOrigin(r) {
@@ -223,7 +264,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{})}
+	// The extension is settled before Connect, which may Send at once.
+	ext := ""
+	if s.deflater != nil {
+		ext = negotiateDeflate(r.Header)
+	}
+	c := &conn{srv: s, remote: r.RemoteAddr, closeDone: make(chan struct{}), deflate: ext != ""}
 	info := &transport.ConnectInfo{
 		Params: params, AuthToken: token, Header: r.Header, RemoteAddr: r.RemoteAddr, Transport: "websocket",
 	}
@@ -245,6 +291,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		acceptKey(key) + "\r\n"
 	if offered {
 		resp += "Sec-WebSocket-Protocol: phoenix\r\n"
+	}
+	if ext != "" {
+		resp += "Sec-WebSocket-Extensions: " + ext + "\r\n"
 	}
 	resp += "\r\n"
 	_ = nc.SetDeadline(time.Now().Add(s.opts.WriteTimeout))

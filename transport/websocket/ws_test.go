@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-go/parley/internal/leakcheck"
 	"github.com/parley-go/parley/metrics"
@@ -72,7 +73,9 @@ func (h *echoHandler) closedCount() int {
 
 func newTestServer(t *testing.T, h transport.Handler, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
-	opts.Logger = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := New(h, opts)
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
@@ -535,6 +538,43 @@ func FuzzReadHeader(f *testing.F) {
 		}
 		if h.length < 0 || (h.op >= opClose && h.length > 125) {
 			t.Fatalf("accepted header %+v", h)
+		}
+	})
+}
+
+// FuzzUTF8State checks that validating a text in pieces, split anywhere,
+// agrees with utf8.Valid on the whole, and fails no later than the piece
+// that makes it invalid.
+func FuzzUTF8State(f *testing.F) {
+	f.Add([]byte("κόσμε\xf4\x90\x80\x80edited"), uint8(3), uint8(7))
+	f.Add([]byte("\xed\xa0\x80"), uint8(1), uint8(2))
+	f.Add([]byte("a\U0001F600b"), uint8(2), uint8(4))
+	f.Fuzz(func(t *testing.T, data []byte, a, b uint8) {
+		i, j := min(int(a), len(data)), min(int(b), len(data))
+		if i > j {
+			i, j = j, i
+		}
+		var s utf8State
+		ok := true
+		for k, piece := range [][]byte{data[:i], data[i:j], data[j:]} {
+			if !s.feed(piece) {
+				ok = false
+				// Nothing valid is refused: the text up to here cannot
+				// be a prefix of valid UTF-8.
+				upTo := [][]byte{data[:i], data[:j], data}[k]
+				for _, tail := range []string{"", "\x80", "\x80\x80", "\x80\x80\x80"} {
+					if utf8.Valid(append(append([]byte(nil), upTo...), tail...)) {
+						t.Fatalf("%q refused, but %q is valid", upTo, tail)
+					}
+				}
+				break
+			}
+		}
+		if ok {
+			ok = s.end()
+		}
+		if ok != utf8.Valid(data) {
+			t.Fatalf("pieces %q %q %q: %v, utf8.Valid %v", data[:i], data[i:j], data[j:], ok, utf8.Valid(data))
 		}
 	})
 }
