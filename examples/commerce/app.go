@@ -143,6 +143,17 @@ func (a *App) changed(sku string) {
 	}
 }
 
+// CartTopic is the pubsub topic of one user's cart: every tab and device
+// of the user hears when it changes (the session handoff of seed 000).
+func CartTopic(userID string) string { return "cart:" + userID }
+
+// cartChanged tells every page of userID that their cart changed.
+func (a *App) cartChanged(userID string) {
+	if err := channel.Broadcast(context.Background(), a.cfg.PubSub, CartTopic(userID), "cart", map[string]string{"user_id": userID}); err != nil {
+		a.cfg.Logger.Warn("commerce: broadcast failed", "user", userID, "err", err)
+	}
+}
+
 // Register routes the commerce pages on l.
 func (a *App) Register(l *live.Server) {
 	l.Handle("/commerce/products/{sku}", func() live.View { return &naiveProduct{app: a} })
