@@ -43,6 +43,13 @@
 // the client replays the change event (form recovery, phx-auto-recover)
 // and the view handles it as any other.
 //
+// Hooks beside streams: while a hook's pushEvent is in flight the client
+// locks the hook's element, and a diff for a locked element's subtree is
+// applied to a clone; a stream (phx-update="stream") inside a locked hook
+// element then loses its limit (seen: 40 items against a limit of 30). Put
+// a hook that pushes often (scroll position, pinning) beside the stream's
+// container, not around it, as the chat demo does.
+//
 // Concurrency contract: a view's methods are never called concurrently.
 // Browser events, server messages and timers of one view are handled one
 // at a time, in order, and each is followed by render → diff → write in the
