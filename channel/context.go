@@ -56,7 +56,7 @@ const (
 type Context struct {
 	sock    *Socket
 	topic   string
-	pattern string // the route pattern, the metrics label
+	pattern string   // the route pattern, the metrics label
 	hist    *history // the route's history, or nil
 	joinRef wire.Ref
 	id      string
