@@ -574,18 +574,31 @@ func (c *Context) doJoin(m wire.Message) {
 
 // recoverFrom snapshots the history for a joining channel subscribed
 // since p0: the broadcasts after the client's position (or after p0 for a
-// fresh join). It sets the floor and returns the reply with "_recovery".
+// fresh join). It sets the floor and returns the replay and the reply with
+// "_recovery", whose offset is where the client stands when the reply
+// arrives (the replayed frames that follow advance it).
 func (c *Context) recoverFrom(st *stream, p0, pos Position, hasPos bool, reply []byte) ([]*pubsub.Message, []byte) {
 	var (
 		replay    []*pubsub.Message
 		newest    uint64
+		ok        bool
 		recovered bool
+		at        = Position{Epoch: st.epoch}
 	)
-	if hasPos && pos.Epoch == st.epoch {
-		replay, newest, recovered = st.since(pos.Offset)
-	} else {
-		var ok bool
+	switch {
+	case hasPos && pos.Epoch == st.epoch:
+		replay, newest, ok = st.since(pos.Offset)
+		recovered = ok
+		at.Offset = pos.Offset
+		if !ok {
+			at.Offset = newest
+		}
+	case hasPos:
+		_, newest, _ = st.since(p0.Offset)
+		at.Offset = newest
+	default:
 		replay, newest, ok = st.since(p0.Offset)
+		at.Offset = p0.Offset
 		if !ok {
 			// Evicted between p0 and now (a tiny window): no replay, and
 			// every live frame since subscribing goes out.
@@ -600,12 +613,8 @@ func (c *Context) recoverFrom(st *stream, p0, pos Position, hasPos bool, reply [
 	if hasPos {
 		rp = &recovered
 	}
-	at := Position{Epoch: st.epoch, Offset: newest}
-	if newest == 0 {
-		at.Offset = p0.Offset
-	}
-	out, ok := withRecovery(reply, at, rp)
-	if !ok {
+	out, okReply := withRecovery(reply, at, rp)
+	if !okReply {
 		c.sock.log().Warn("channel: join reply is not an object: no recovery position sent", "topic", c.topic)
 	}
 	return replay, out

@@ -43,8 +43,9 @@ package channel
 // the application's, untouched, and the frame is still encoded once.
 //
 // Join. The join reply's response (an object, or nil as {}) gains
-// "_recovery": {"epoch": E, "offset": N}: after the reply, the client has
-// everything up to N. A client that sends its last position in the join
+// "_recovery": {"epoch": E, "offset": N}: when the reply arrives, the client
+// stands at N, and every recorded broadcast that follows advances it (a
+// client cut off in the middle of a replay knows where it stopped). A client that sends its last position in the join
 // params, {"_recover": {"epoch": E, "offset": N}} (the phoenix client
 // re-evaluates a params function on every rejoin, see recovery.js), gets
 // "recovered": true and, right after the reply, the broadcasts after N in
