@@ -80,3 +80,58 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBroadcastHistory is one Server.Broadcast to a topic with n
+// joined sockets, on a route with a history (number, record, fan out under
+// the topic's lock) and on one without.
+func BenchmarkBroadcastHistory(b *testing.B) {
+	for _, history := range []bool{false, true} {
+		for _, n := range []int{1, 1000} {
+			b.Run(fmt.Sprintf("history=%v/subscribers=%d", history, n), func(b *testing.B) {
+				r := &channel.Router{}
+				var opts []channel.RouteOption
+				if history {
+					opts = append(opts, channel.WithHistory(channel.History{Size: 256}))
+				}
+				r.Handle("room:*", func() channel.Channel { return &room{rec: &recorder{}} }, opts...)
+				srv, err := channel.NewServer(channel.Config{Router: r, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns := make([]*countConn, n)
+				socks := make([]*channel.Socket, n)
+				for i := range conns {
+					conns[i] = &countConn{joined: make(chan struct{})}
+					socks[i], err = srv.Connect(context.Background(), &channel.ConnectInfo{Params: url.Values{}}, conns[i])
+					if err != nil {
+						b.Fatal(err)
+					}
+					ref := strconv.Itoa(i + 1)
+					if err := socks[i].Receive(wire.AppendText(nil, wire.StringRef(ref), wire.StringRef(ref), "room:bench", "phx_join", []byte("{}")), false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, c := range conns {
+					<-c.joined
+				}
+				payload := map[string]any{"body": "a 64 byte message, more or less, like a chat line!", "n": 1}
+				ctx := context.Background()
+				before := conns[0].frames.Load()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := srv.Broadcast(ctx, "room:bench", "msg", payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if got := conns[0].frames.Load() - before; got != int64(b.N) {
+					b.Fatalf("a subscriber got %d frames, want %d", got, b.N)
+				}
+				for _, s := range socks {
+					s.Closed()
+				}
+			})
+		}
+	}
+}
