@@ -79,6 +79,8 @@ package channel
 // outbound queue (1024 frames by default). Binary broadcasts carry no ref and
 // bypass the history. Broadcasts must go through [Context.Broadcast],
 // [Context.BroadcastFrom] or [Server.Broadcast] to be recorded; the
-// package-level [Broadcast] knows no routes and records nothing. The history
+// package-level [Broadcast] knows no routes and records nothing, nor do
+// local broadcasts such as presence diffs (a rejoin gets presence_state
+// anyway). The history
 // is in-process: with a PubSub adapter, it records this node's broadcasts
 // only, so a cluster needs an engine-backed history (future work).

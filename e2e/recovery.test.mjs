@@ -166,4 +166,58 @@ describe('missed-message recovery with the phoenix client', () => {
       ch.leave()
     }
   }))
+
+  it('over long-poll: the missed messages arrive on the rejoin, in order, once', T, () => withClients(async c => {
+    const topic = `recover:${unique('lp')}`
+    const rec = c.socket('longpoll', {}, { name: 'subscriber' })
+    const sub = new Subscriber(rec, topic)
+    assert.equal((await sub.firstJoin).status, 'ok', sub.describe())
+    const pub = new Tracked(c.socket('websocket', {}, { name: 'publisher' }), topic)
+    await pub.joinOk()
+    await publish(pub, 1, 2)
+    await waitFor(() => sub.got.length === 2, 10000, 'the first live messages', () => sub.describe())
+    rec.socket.disconnect()
+    await publish(pub, 3, 102)
+    rec.socket.connect()
+    await waitFor(() => sub.joins.length === 2, 20000, 'the rejoin', () => sub.describe())
+    await waitFor(() => sub.got.length >= 102, 20000, 'the 100 missed messages', () => sub.describe())
+    await publish(pub, 103, 104)
+    await waitFor(() => sub.got.length >= 104, 20000, 'the live ones', () => sub.describe())
+    assert.deepEqual(sub.recoveries.map(r => r.recovered), [true], sub.describe())
+    assert.deepEqual(sub.ns(), range(1, 104), `in order, no gap, no duplicate: ${sub.describe()}`)
+  }))
+
+  it('a server restart changes the epoch: the helper reports recovered false', T, async () => {
+    const own = await startServer()
+    const c = new Clients(own)
+    let second
+    try {
+      const topic = `recover:${unique('restart')}`
+      const rec = c.socket('websocket', { reconnectAfterMs: () => 100 }, { name: 'subscriber' })
+      const sub = new Subscriber(rec, topic)
+      assert.equal((await sub.firstJoin).status, 'ok', sub.describe())
+      const pubRec = c.socket('websocket', { reconnectAfterMs: () => 100 }, { name: 'publisher' })
+      const pub = new Tracked(pubRec, topic)
+      await pub.joinOk()
+      await publish(pub, 1, 3)
+      await waitFor(() => sub.got.length === 3, 5000, 'the live messages', () => sub.describe())
+      assert.equal((await own.stop('SIGTERM')).code, 0)
+      second = await startServer({ port: own.port })
+      await waitFor(() => sub.joins.length === 2, 30000, 'the rejoin after the restart', () => sub.describe())
+      assert.deepEqual(sub.recoveries.map(r => r.recovered), [false], sub.describe())
+      assert.notEqual(sub.joins[1]._recovery.epoch, sub.joins[0]._recovery.epoch, 'a new epoch')
+      await waitFor(() => pub.joinOks.length >= 2, 30000, 'the publisher to rejoin', () => pubRec.describe())
+      await publish(pub, 4, 4)
+      await waitFor(() => sub.got.length >= 4, 10000, 'a live message in the new epoch', () => sub.describe())
+      assert.deepEqual(sub.ns(), [1, 2, 3, 4])
+      assert.equal(sub.got[3][1], '@1', 'offsets restart in the new epoch')
+    } catch (err) {
+      err.message += `\n--- client history ---\n${c.describe()}`
+      throw err
+    } finally {
+      await c.closeAll()
+      if (!own.exited()) await own.stop('SIGKILL').catch(() => {})
+      if (second) await second.stop()
+    }
+  })
 })
