@@ -59,7 +59,7 @@ bench-cluster:
 FUZZTIME ?= 5s
 FUZZ_TARGETS = \
 	./wire:FuzzDecodeText ./wire:FuzzDecodeBinary \
-	./transport/websocket:FuzzReadHeader ./transport/websocket:FuzzUTF8State ./transport/longpoll:FuzzSplitNDJSON \
+	./transport/websocket:FuzzReadHeader ./transport/websocket:FuzzUTF8State ./transport/websocket:FuzzInflate ./transport/longpoll:FuzzSplitNDJSON \
 	./live:FuzzDecodeEvent ./live:FuzzConnect ./live:FuzzDecodeForm ./live:FuzzVerify \
 	./live/render:FuzzData ./live/render:FuzzTemplate ./live/diff:FuzzApply ./live/diff:FuzzRoundTrip \
 	./presence:FuzzEnvelope ./presence/crdt:FuzzDelta ./presence/crdt:FuzzState \

@@ -158,7 +158,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	lc.observe(start, len(full), true)
 	lc.prev = tree
 	if lc.shared != nil {
-		lc.prevIn, _ = lc.shared.Snapshot(lc.sock.assigns)
+		lc.prevIn = lc.snapshot()
 	}
 	lc.sock.rendered = true
 	lc.sock.componentsSent()

@@ -10,7 +10,10 @@
 // Endpoint.Live mounts the routes and the "/live" socket. A View implements
 // Mount and Render, and optionally [EventHandler] (browser events),
 // [InfoHandler] (server messages: pubsub broadcasts, timers), [ParamsHandler]
-// (URL changes) and [Terminator].
+// (URL changes) and [Terminator]. A view that also implements [SharedView]
+// (its page is its template applied to its assigns, nothing else) takes the
+// fastlane: views whose assigns went through the same change share one
+// render and one encoded diff.
 //
 // Live components: [Server.Component] registers a [Component] constructor
 // by name; a view's template renders instances with

@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,63 +31,111 @@ type SharedView interface {
 }
 
 // fastlane holds the recent renders of shared views, by template and the
-// hashes of the inputs before and after.
+// snapshot of the inputs before. Snapshots are interned (equal snapshots
+// are one pointer), so views in step share their previous inputs and find
+// each other's renders by pointer, comparing only the new assigns.
 type fastlane struct {
-	// mu guards m.
-	mu sync.Mutex
-	m  map[laneKey]*laneEntry
+	// mu guards renders and interned.
+	mu       sync.Mutex
+	renders  map[laneKey][]*laneEntry
+	interned map[internKey][]*render.Inputs
 }
 
 type laneKey struct {
-	t          *render.Template
-	prev, next uint64
+	t    *render.Template
+	prev *render.Inputs
 }
 
-// laneEntry is one render: from a tree rendered with prev to tree, the
-// diff d. All of it is immutable once stored.
+type internKey struct {
+	t    *render.Template
+	hash uint64
+}
+
+// laneEntry is one render from the inputs of its key: the inputs next, the
+// tree they render and the diff to it. All of it is immutable once stored.
 type laneEntry struct {
-	prev, next *render.Inputs
-	tree       *diff.Node
-	d          []byte
+	next *render.Inputs
+	tree *diff.Node
+	d    []byte
 }
 
-// laneMax bounds the entries kept; past it the lane starts afresh.
-const laneMax = 256
+// laneMax bounds the keys kept, laneWidth the entries per key; past them
+// the lane starts afresh.
+const (
+	laneMax   = 256
+	laneWidth = 4
+)
 
-func (f *fastlane) get(k laneKey) *laneEntry {
+func (f *fastlane) get(k laneKey) []*laneEntry {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.m[k]
+	return f.renders[k]
 }
 
 func (f *fastlane) put(k laneKey, e *laneEntry) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.m == nil || len(f.m) >= laneMax {
-		f.m = make(map[laneKey]*laneEntry)
+	if f.renders == nil || len(f.renders) >= laneMax {
+		f.renders = make(map[laneKey][]*laneEntry)
 	}
-	f.m[k] = e
+	l := f.renders[k]
+	if len(l) >= laneWidth {
+		l = l[1:]
+	}
+	f.renders[k] = append(slices.Clip(l), e)
+}
+
+// intern returns the snapshot equal to in that the lane holds, or holds in.
+func (f *fastlane) intern(t *render.Template, in *render.Inputs) *render.Inputs {
+	k := internKey{t, in.Hash()}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.interned[k] {
+		if c.Equal(in) {
+			return c
+		}
+	}
+	if f.interned == nil || len(f.interned) >= laneMax {
+		f.interned = make(map[internKey][]*render.Inputs)
+	}
+	l := f.interned[k]
+	if len(l) >= laneWidth {
+		l = l[1:]
+	}
+	f.interned[k] = append(slices.Clip(l), in)
+	return in
+}
+
+// snapshot returns the interned snapshot of the view's assigns, or nil
+// when they cannot be compared.
+func (lc *liveChannel) snapshot() *render.Inputs {
+	in, ok := lc.shared.Snapshot(lc.sock.assigns)
+	if !ok {
+		return nil
+	}
+	return lc.srv.lane.intern(lc.shared, in)
 }
 
 // sharedRender renders a SharedView, through the fastlane when another
 // view made the same change.
 func (lc *liveChannel) sharedRender(start time.Time) ([]byte, error) {
 	t := lc.shared
-	next, ok := t.Snapshot(lc.sock.assigns)
-	lane := ok && lc.prevIn != nil
-	var k laneKey
-	if lane {
-		k = laneKey{t: t, prev: lc.prevIn.Hash(), next: next.Hash()}
-		if e := lc.srv.lane.get(k); e != nil && e.prev.Equal(lc.prevIn) && e.next.Equal(next) {
-			// The client holds a tree equal to e's previous one: e's diff
-			// takes it to e.tree, which this view's assigns render.
-			lc.prev, lc.prevIn = e.tree, e.next
-			lc.sock.memo = render.Memo{} // it no longer describes lc.prev
-			clear(lc.sock.changed)
-			lc.observeShared(start, len(e.d))
-			return e.d, nil
+	k := laneKey{t: t, prev: lc.prevIn}
+	if lc.prevIn != nil {
+		for _, e := range lc.srv.lane.get(k) {
+			if e.next.Matches(lc.sock.assigns) {
+				// The client holds the tree of lc.prevIn, e's previous
+				// one: e's diff takes it to e.tree, which this view's
+				// assigns render.
+				lc.prev, lc.prevIn = e.tree, e.next
+				lc.sock.memo = render.Memo{} // it no longer describes lc.prev
+				clear(lc.sock.changed)
+				lc.observeShared(start, len(e.d))
+				return e.d, nil
+			}
 		}
 	}
+	next := lc.snapshot()
 	tree, err := lc.sock.renderTemplate(t, false)
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
@@ -95,8 +144,8 @@ func (lc *liveChannel) sharedRender(start time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: diff: %w", err)
 	}
-	if lane {
-		lc.srv.lane.put(k, &laneEntry{prev: lc.prevIn, next: next, tree: tree, d: d})
+	if lc.prevIn != nil && next != nil {
+		lc.srv.lane.put(k, &laneEntry{next: next, tree: tree, d: d})
 	}
 	lc.prev, lc.prevIn = tree, next // nil when the assigns cannot be compared
 	clear(lc.sock.changed)

@@ -11,6 +11,7 @@ import (
 	"github.com/parley-go/parley/live/diff"
 	"github.com/parley-go/parley/live/render"
 	"github.com/parley-go/parley/livetest"
+	"github.com/parley-go/parley/pubsub"
 )
 
 // board is a SharedView: a list every view shows, plus the user's own
@@ -112,4 +113,60 @@ func TestFastlane(t *testing.T) {
 	if got := shared.Load(); got != 2 {
 		t.Errorf("after another state: %d shared renders, want 2 (ann's second view, bob's second view)", got)
 	}
+}
+
+// tickerBoard is a SharedView fed by broadcasts, for TestFastlaneConcurrent.
+type tickerBoard struct{}
+
+func (tickerBoard) SharedTemplate() *render.Template { return boardTemplate }
+
+func (tickerBoard) Mount(s *live.Socket, params url.Values) error {
+	if err := (board{}).Mount(s, params); err != nil {
+		return err
+	}
+	return s.Subscribe("ticks")
+}
+
+func (tickerBoard) Render(s *live.Socket) (*diff.Node, error) { return s.RenderTemplate(boardTemplate) }
+
+func (tickerBoard) HandleInfo(s *live.Socket, msg any) error {
+	m, ok := msg.(*pubsub.Message)
+	if !ok {
+		return nil
+	}
+	return (board{}).HandleEvent(s, live.Event{Name: "set", Params: map[string]any{"n": string(m.Payload)}})
+}
+
+// TestFastlaneConcurrent: many views apply broadcasts at once, sharing
+// trees across goroutines (run with -race); each ends on its own page.
+func TestFastlaneConcurrent(t *testing.T) {
+	var shared atomic.Int64
+	l, err := live.New(live.Config{OnRender: func(ri live.RenderInfo) {
+		if ri.Shared {
+			shared.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Handle("/ticker", func() live.View { return tickerBoard{} })
+	users := []string{"ann", "bob"}
+	var views []*livetest.View
+	for i := range 12 {
+		views = append(views, livetest.Mount(t, l, "/ticker?user="+users[i%2]))
+	}
+	const updates = 5
+	for n := 1; n <= updates; n++ {
+		if _, err := l.PubSub().Broadcast(t.Context(), &pubsub.Message{Topic: "ticks", Event: "tick", Payload: []byte(fmt.Sprint(n))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range views {
+		u := users[i%2]
+		want := fmt.Sprintf("<p>%s secret-of-%s-%d</p><ul><li>a</li><li>b%d</li><li>c</li></ul><b>%d</b>", u, u, updates, updates, updates)
+		v.WaitFor(t, want, func(html string) bool { return strings.Contains(html, want) })
+	}
+	// How many shared depends on the scheduling (TestFastlane counts them
+	// deterministically).
+	t.Logf("%d of %d view-updates shared", shared.Load(), len(views)*updates)
 }

@@ -179,17 +179,18 @@ func TestLiveSmoke(t *testing.T) {
 	}
 }
 
-// TestLiveCompareSmoke runs livecompare with Parley and the jfyne/live
-// peer (its module is built with the go command; the proxy is needed only
-// the first time), a few views, one repeat: both must deliver the same
-// change, and the report must hold the target row.
+// TestLiveCompareSmoke runs livecompare with Parley (with and without the
+// fastlane) and the jfyne/live peer (its module is built with the go
+// command; the proxy is needed only the first time), a few views, one
+// repeat: all must deliver the same change, and the report must hold the
+// target row.
 func TestLiveCompareSmoke(t *testing.T) {
 	bin := buildBench(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "livecompare", "-n", "4", "-updates", "2", "-warmup", "1", "-repeats", "1",
-		"-peers", "../../bench/peers", "-bindir", t.TempDir(), "-out", out, "-timeout", "80s")
+		"-servers", "parley,parley-solo,jfynelive", "-peers", "../../bench/peers", "-bindir", t.TempDir(), "-out", out, "-timeout", "80s")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -203,8 +204,8 @@ func TestLiveCompareSmoke(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Summary) != 2 {
-		t.Fatalf("summary of %d servers, want 2", len(rep.Summary))
+	if len(rep.Summary) != 3 {
+		t.Fatalf("summary of %d servers, want 3", len(rep.Summary))
 	}
 	for _, s := range rep.Summary {
 		if s.Runs != 1 || s.BytesPerUpdate <= 0 || s.FramesPerUpdate != 1 || s.AllMedian <= 0 {
@@ -216,7 +217,7 @@ func TestLiveCompareSmoke(t *testing.T) {
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(out, "live.md"))
-	if err != nil || !bytes.Contains(md, []byte("## Target")) || !bytes.Contains(md, []byte("LiveView bytes per update")) {
+	if err != nil || !bytes.Contains(md, []byte("## Target")) || !bytes.Contains(md, []byte("LiveView bytes per update ≤ 1/10 of jfynelive")) {
 		t.Errorf("live.md without the target (%v):\n%s", err, md)
 	}
 	t.Logf("%s", md)

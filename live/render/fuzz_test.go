@@ -27,7 +27,8 @@ func FuzzData(f *testing.F) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("html/template: %v %v", err1, err2)
 		}
-		n1, err := tm.Render(d1, nil)
+		var memo Memo // per-item tracking of the range over L
+		n1, err := tm.RenderMemo(d1, nil, &memo)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func FuzzData(f *testing.F) {
 		if a != b {
 			changed["S"] = struct{}{}
 		}
-		n2, err := tm.Render(d2, changed)
+		n2, err := tm.RenderMemo(d2, changed, &memo)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -157,3 +157,51 @@ func (in *Inputs) Equal(other *Inputs) bool {
 	}
 	return true
 }
+
+// Matches reports whether assigns, as they are now, equal the snapshot in
+// (as [Inputs.Equal] of a new snapshot would, without making one).
+func (in *Inputs) Matches(assigns map[string]any) bool {
+	if in == nil || len(assigns) != len(in.names) {
+		return false
+	}
+	for i, name := range in.names {
+		a, present := assigns[name]
+		if !present {
+			return false
+		}
+		v, s := reflect.ValueOf(a), in.vals[i]
+		if in.kinds[i] == inputNil {
+			if s.IsValid() != v.IsValid() || (v.IsValid() && (v.Type() != s.Type() || v.Kind() != reflect.Slice || !v.IsNil())) {
+				return false
+			}
+			continue
+		}
+		if !v.IsValid() || v.Type() != s.Type() {
+			return false
+		}
+		switch in.kinds[i] {
+		case inputPlain:
+			cp := reflect.New(v.Type()).Elem()
+			cp.Set(v)
+			if !in.lays[i].equal(cp.Addr().UnsafePointer(), s.Addr().UnsafePointer()) {
+				return false
+			}
+		case inputSlice:
+			if v.IsNil() || v.Len() != s.Len() {
+				return false
+			}
+			l := in.lays[i]
+			pa, pb := v.UnsafePointer(), s.UnsafePointer()
+			for k := range s.Len() {
+				if !l.equal(unsafe.Add(pa, uintptr(k)*l.size), unsafe.Add(pb, uintptr(k)*l.size)) {
+					return false
+				}
+			}
+		case inputMap:
+			if !maps.Equal(a.(map[string]string), s.Interface().(map[string]string)) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -68,3 +68,45 @@ func TestSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestMatches: Matches of the live assigns agrees with Equal of a new
+// snapshot.
+func TestMatches(t *testing.T) {
+	tm := mustParse(t, `{{.A}}`)
+	type row struct {
+		N int
+		S string
+		F float64
+	}
+	base := func() map[string]any {
+		return map[string]any{"A": "x", "Rows": []row{{1, "a", 0}}, "flash": map[string]string{"info": "hi"}, "Nil": nil, "Typed": []int(nil), "F": 0.0}
+	}
+	in, ok := tm.Snapshot(base())
+	if !ok {
+		t.Fatal("snapshot refused")
+	}
+	if !in.Matches(base()) {
+		t.Fatal("equal assigns do not match")
+	}
+	for name, edit := range map[string]func(m map[string]any){
+		"string":      func(m map[string]any) { m["A"] = "y" },
+		"type":        func(m map[string]any) { m["A"] = 1 },
+		"row":         func(m map[string]any) { m["Rows"].([]row)[0].N = 2 },
+		"row count":   func(m map[string]any) { m["Rows"] = []row{} },
+		"nil rows":    func(m map[string]any) { m["Rows"] = []row(nil) },
+		"minus zero":  func(m map[string]any) { m["F"] = math.Copysign(0, -1) },
+		"flash":       func(m map[string]any) { m["flash"] = map[string]string{} },
+		"nil":         func(m map[string]any) { m["Nil"] = 1 },
+		"typed nil":   func(m map[string]any) { m["Typed"] = []int{} },
+		"other typed": func(m map[string]any) { m["Typed"] = []string(nil) },
+		"added":       func(m map[string]any) { m["B"] = 1 },
+		"removed":     func(m map[string]any) { delete(m, "A") },
+		"pointer":     func(m map[string]any) { x := 1; m["A"] = &x },
+	} {
+		m := base()
+		edit(m)
+		if in.Matches(m) {
+			t.Errorf("%s: matches", name)
+		}
+	}
+}

@@ -105,8 +105,12 @@ const deflateCacheSize = 256
 
 // deflateCacheMax is the largest message a deflater remembers; a larger one
 // is compressed for each connection (sizes like that are not broadcasts of
-// a chat).
-const deflateCacheMax = 256 << 10
+// a chat). deflateCacheBytes bounds what the cache holds, messages and
+// their compressed forms together.
+const (
+	deflateCacheMax   = 64 << 10
+	deflateCacheBytes = 4 << 20
+)
 
 // minDeflate is the smallest message compressed; below it the deflate
 // block's overhead leaves nothing to gain.
@@ -124,11 +128,15 @@ type deflater struct {
 	// compressions counts messages compressed (cache misses).
 	compressions atomic.Int64
 
-	// mu guards cache and ring.
+	// mu guards cache, ring, next and bytes. ring holds the cached keys in
+	// the order they came, next is the oldest slot, bytes the cache's size
+	// (each key counted twice: the message and, at most, its compressed
+	// form).
 	mu    sync.Mutex
 	cache map[string]*deflated
 	ring  [deflateCacheSize]string
 	next  int
+	bytes int
 }
 
 // deflated is one message's compressed form; once computes it.
@@ -155,12 +163,22 @@ func (d *deflater) compress(p []byte) []byte {
 	if e == nil {
 		key := string(p)
 		e = &deflated{}
-		if old := d.ring[d.next]; old != "" {
-			delete(d.cache, old)
+		// Evict the oldest slot, and more while over the byte bound.
+		for i := 0; i < deflateCacheSize; i++ {
+			slot := (d.next + i) % deflateCacheSize
+			if i > 0 && d.bytes+2*len(key) <= deflateCacheBytes {
+				break
+			}
+			if old := d.ring[slot]; old != "" {
+				delete(d.cache, old)
+				d.bytes -= 2 * len(old)
+				d.ring[slot] = ""
+			}
 		}
 		d.ring[d.next] = key
 		d.next = (d.next + 1) % deflateCacheSize
 		d.cache[key] = e
+		d.bytes += 2 * len(key)
 	}
 	d.mu.Unlock()
 	e.once.Do(func() { e.out = d.deflate(p) })

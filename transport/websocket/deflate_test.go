@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -231,7 +232,7 @@ func TestDeflaterRoundTrip(t *testing.T) {
 	if d.compress(random) != nil {
 		t.Fatal("random bytes compressed")
 	}
-	for _, n := range []int{32, 100, 1000, 70000, deflateCacheMax + 1} {
+	for _, n := range []int{32, 100, 1000, 70000, deflateCacheMax + 1, 300 << 10} {
 		p := []byte(strings.Repeat(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, uint32(n))), n/8+1)[:n])
 		z := d.compress(p)
 		if z == nil {
@@ -245,4 +246,67 @@ func TestDeflaterRoundTrip(t *testing.T) {
 			t.Fatalf("%d bytes inflated under a limit of %d", n, n-1)
 		}
 	}
+}
+
+// TestDeflateCacheBounds: the cache keeps at most deflateCacheSize
+// messages and deflateCacheBytes, and a remembered message is not
+// compressed again.
+func TestDeflateCacheBounds(t *testing.T) {
+	d := newDeflater()
+	msg := func(i, n int) []byte { return []byte(fmt.Sprintf("%08d%s", i, strings.Repeat("y", n-8))) }
+	for i := range 3 * deflateCacheSize {
+		d.compress(msg(i, 100))
+	}
+	if len(d.cache) != deflateCacheSize {
+		t.Fatalf("%d cached, want %d", len(d.cache), deflateCacheSize)
+	}
+	before := d.compressions.Load()
+	d.compress(msg(3*deflateCacheSize-1, 100)) // the newest: remembered
+	d.compress(msg(0, 100))                    // the oldest: evicted long ago
+	if got := d.compressions.Load() - before; got != 1 {
+		t.Fatalf("%d compressions, want 1", got)
+	}
+	for i := range 2 * deflateCacheBytes / (2 * deflateCacheMax) { // twice what fits
+		d.compress(msg(i, deflateCacheMax))
+		if d.bytes > deflateCacheBytes {
+			t.Fatalf("cache of %d bytes after %d large messages", d.bytes, i+1)
+		}
+	}
+	n := 0
+	for _, k := range d.ring {
+		if k != "" {
+			n++
+			if d.cache[k] == nil {
+				t.Fatal("a ring key not in the cache")
+			}
+		}
+	}
+	if n != len(d.cache) {
+		t.Fatalf("ring holds %d keys, cache %d", n, len(d.cache))
+	}
+}
+
+// FuzzInflate: any bytes, as a compressed message, inflate to at most the
+// limit or fail with errTooBig or errBadDeflate, never panic; what
+// deflate made inflates back.
+func FuzzInflate(f *testing.F) {
+	d := newDeflater()
+	f.Add(d.deflate(bytes.Repeat([]byte("hello "), 20)), uint16(200))
+	f.Add(d.deflate(make([]byte, 5000)), uint16(100))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x00}, uint16(10))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
+		out, err := d.inflate(data, int(limit))
+		switch {
+		case err == nil && len(out) > int(limit):
+			t.Fatalf("%d bytes inflated under a limit of %d", len(out), limit)
+		case err != nil && !errors.Is(err, errTooBig) && !errors.Is(err, errBadDeflate):
+			t.Fatalf("unexpected error %v", err)
+		}
+		if z := d.deflate(data); z != nil {
+			back, err := d.inflate(z, len(data))
+			if err != nil || !bytes.Equal(back, data) {
+				t.Fatalf("round trip of %q: %q, %v", data, back, err)
+			}
+		}
+	})
 }

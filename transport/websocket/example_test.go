@@ -59,3 +59,33 @@ func Example() {
 	// HELLO <nil>
 	// PARKED AGAIN <nil>
 }
+
+// With Options.Compression the server negotiates permessage-deflate with a
+// client that offers it (browsers do): messages are compressed without
+// context takeover, so one message sent to many connections is compressed
+// once, which Server.Compressions counts.
+func ExampleOptions_compression() {
+	s := websocket.New(upper{}, websocket.Options{Compression: true, Logger: slog.New(slog.DiscardHandler)})
+	hs := httptest.NewServer(s)
+	defer func() {
+		hs.Close()
+		_ = s.Shutdown(context.Background())
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := wsclient.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http")+"/socket/websocket?vsn=2.0.0",
+		&wsclient.Options{Compression: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.CloseNow()
+	_ = c.Write(ctx, wsclient.Text, []byte(strings.Repeat("compress me ", 10)))
+	_, reply, err := c.Read(ctx)
+	fmt.Println(string(reply[:24]), len(reply), err)
+	fmt.Println("compressed messages:", s.Compressions())
+	// Output:
+	// COMPRESS ME COMPRESS ME  120 <nil>
+	// compressed messages: 1
+}

@@ -25,6 +25,11 @@
 // when an Origin header is present), vsn=2.0.0, the auth-token subprotocol
 // (the response always selects "phoenix"), then the Handler's Connect.
 //
+// With [Options.Compression], permessage-deflate (RFC 7692) is negotiated
+// with clients that offer it, always without context takeover, so that a
+// broadcast is compressed once for every subscriber and an idle connection
+// holds no compressor (see deflate.go).
+//
 // Concurrency: a Server is safe for concurrent use; the Receiver of a
 // connection is called from one goroutine at a time, in frame order.
 package websocket
