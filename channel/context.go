@@ -541,6 +541,9 @@ func (c *Context) doJoin(m wire.Message) {
 	sm.joined.With(c.pattern).Inc()
 	var replay []*pubsub.Message
 	if st != nil {
+		if h := c.sock.srv.subscribedHook; h != nil {
+			h(c.topic)
+		}
 		replay, data = c.recoverFrom(st, p0, pos, hasPos, data)
 	}
 	floor := c.floor.Load()

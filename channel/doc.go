@@ -82,5 +82,6 @@ package channel
 // package-level [Broadcast] knows no routes and records nothing, nor do
 // local broadcasts such as presence diffs (a rejoin gets presence_state
 // anyway). The history
-// is in-process: with a PubSub adapter, it records this node's broadcasts
-// only, so a cluster needs an engine-backed history (future work).
+// is in-process: [NewServer] refuses a history route on a PubSub with an
+// adapter ([ErrClusteredHistory]), as each node would number its own
+// broadcasts; a cluster needs an engine-backed history (future work).

@@ -9,3 +9,8 @@ func HistoryTopics(s *Server, topic string) int {
 	}
 	return rt.hist.topics()
 }
+
+// SetSubscribedHook makes f run in every joining channel of a history
+// route between its subscription and its history snapshot, for tests.
+// Set it before the first join.
+func SetSubscribedHook(s *Server, f func(topic string)) { s.subscribedHook = f }

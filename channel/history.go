@@ -55,6 +55,11 @@ func WithHistory(h History) RouteOption {
 // lies beyond the newest broadcast of the topic.
 var ErrBadPosition = errors.New("channel: invalid recovery position")
 
+// ErrClusteredHistory refuses a Server whose PubSub has an adapter and
+// whose router has a [WithHistory] route: the history is in-process, and
+// offsets numbered by each node would mislead clients across nodes.
+var ErrClusteredHistory = errors.New("channel: WithHistory keeps an in-process history, which cannot number broadcasts across nodes (the PubSub has an adapter)")
+
 // Position is a point in one topic's history.
 type Position struct {
 	Epoch  string `json:"epoch"`

@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -370,48 +371,20 @@ func TestHistoryTopicsBounded(t *testing.T) {
 	expectMsgs(t, ch, 1, 1, same)
 }
 
-// hookAdapter is a pubsub.Adapter with no other node: it runs onSubscribe
-// when the node gains a topic's first subscriber, which a join does after
-// subscribing and before snapshotting the history. That is the window
-// where a broadcast reaches both the snapshot and the live buffer.
-type hookAdapter struct {
-	onSubscribe func(topic string)
-}
-
-func (*hookAdapter) Start(string, func(*pubsub.Message)) error                      { return nil }
-func (*hookAdapter) Broadcast(context.Context, *pubsub.Message) error               { return nil }
-func (*hookAdapter) DirectBroadcast(context.Context, string, *pubsub.Message) error { return nil }
-func (a *hookAdapter) Subscribe(topic string) error                                 { a.onSubscribe(topic); return nil }
-func (*hookAdapter) Unsubscribe(string) error                                       { return nil }
-func (*hookAdapter) Close() error                                                   { return nil }
-
 // Broadcasts between a joining channel's subscribe and its history
 // snapshot are delivered once, in order, for a rejoin and a fresh join.
 func TestRecoveryBroadcastsInTheJoinWindow(t *testing.T) {
-	var srv *channel.Server
+	hs := newHistoryServer(t, channel.History{})
+	srv := hs.srv
 	var next atomic.Int64
-	window := &hookAdapter{onSubscribe: func(topic string) {
-		if !strings.HasPrefix(topic, "feed:") {
-			return
-		}
+	channel.SetSubscribedHook(srv, func(topic string) {
 		for range 5 {
 			n := next.Add(1)
 			if err := srv.Broadcast(context.Background(), topic, "msg", map[string]int64{"n": n}); err != nil {
 				t.Error(err)
 			}
 		}
-	}}
-	ps, err := pubsub.New(pubsub.Config{Adapter: window})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var joins atomic.Int64
-	var r channel.Router
-	r.Handle("feed:*", func() channel.Channel { return &feed{joins: &joins} }, channel.WithHistory(channel.History{}))
-	srv, err = channel.NewServer(channel.Config{Router: &r, PubSub: ps, JoinsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	topic := "feed:window"
 	a := channeltest.Connect(t, srv, nil)
 	ch := a.JoinAsync(t, topic, nil)
@@ -434,3 +407,33 @@ func TestRecoveryBroadcastsInTheJoinWindow(t *testing.T) {
 	expectMsgs(t, ch, 3, 10, same)
 	ch.RefuteFrame(t, "msg", 20*time.Millisecond)
 }
+
+// A history route on a PubSub that spans nodes is refused: each node would
+// number its own broadcasts.
+func TestHistoryRefusedOnClusteredPubSub(t *testing.T) {
+	ps, err := pubsub.New(pubsub.Config{Adapter: nodeless{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r channel.Router
+	r.Handle("plain:*", func() channel.Channel { return Echo{} })
+	if _, err := channel.NewServer(channel.Config{Router: &r, PubSub: ps}); err != nil {
+		t.Fatalf("a route without history on a clustered PubSub: %v", err)
+	}
+	r.Handle("feed:*", func() channel.Channel { return Echo{} }, channel.WithHistory(channel.History{}))
+	_, err = channel.NewServer(channel.Config{Router: &r, PubSub: ps})
+	if !errors.Is(err, channel.ErrClusteredHistory) || !strings.Contains(err.Error(), `"feed:*"`) {
+		t.Fatalf("NewServer: %v, want ErrClusteredHistory naming the route", err)
+	}
+}
+
+// nodeless is an Adapter to no other node, enough to make a PubSub
+// clustered.
+type nodeless struct{}
+
+func (nodeless) Start(string, func(*pubsub.Message)) error                      { return nil }
+func (nodeless) Broadcast(context.Context, *pubsub.Message) error               { return nil }
+func (nodeless) DirectBroadcast(context.Context, string, *pubsub.Message) error { return nil }
+func (nodeless) Subscribe(string) error                                         { return nil }
+func (nodeless) Unsubscribe(string) error                                       { return nil }
+func (nodeless) Close() error                                                   { return nil }

@@ -122,6 +122,10 @@ type Server struct {
 
 	sockets atomic.Int64
 	joins   atomic.Int64
+
+	// subscribedHook, set by tests only, runs in a joining channel's
+	// goroutine between its subscription and its history snapshot.
+	subscribedHook func(topic string)
 }
 
 // NewServer returns a Server for cfg.
@@ -135,6 +139,13 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("channel: %w", err)
 		}
 		cfg.PubSub = ps
+	}
+	if cfg.PubSub.HasAdapter() {
+		for _, rt := range cfg.Router.routes {
+			if rt.hist != nil {
+				return nil, fmt.Errorf("%w: route %q", ErrClusteredHistory, rt.name)
+			}
+		}
 	}
 	if cfg.MaxChannels <= 0 {
 		cfg.MaxChannels = 100

@@ -130,6 +130,9 @@ func New(cfg Config) (*PubSub, error) {
 	return p, nil
 }
 
+// HasAdapter reports whether the PubSub spans nodes through an [Adapter].
+func (p *PubSub) HasAdapter() bool { return p.cfg.Adapter != nil }
+
 // Node returns this node's name.
 func (p *PubSub) Node() string { return p.cfg.Node }
 
