@@ -276,8 +276,9 @@ func parsePosition(payload []byte) (pos Position, ok bool, err error) {
 	return Position{Epoch: *raw.Epoch, Offset: off}, true, nil
 }
 
-// withRecovery adds "_recovery" to a join reply object; ok is false if the
-// reply is not an object.
+// withRecovery adds "_recovery" (last) to a join reply object; ok is false
+// if the reply is not an object. The epoch is base64url, so Go quoting is
+// JSON quoting.
 func withRecovery(reply []byte, pos Position, recovered *bool) ([]byte, bool) {
 	r := bytes.TrimSpace(reply)
 	if len(r) < 2 || r[0] != '{' || r[len(r)-1] != '}' {
@@ -285,7 +286,14 @@ func withRecovery(reply []byte, pos Position, recovered *bool) ([]byte, bool) {
 	}
 	inner := bytes.TrimSpace(r[1 : len(r)-1])
 	out := make([]byte, 0, len(r)+64+len(pos.Epoch))
-	out = append(out, `{"_recovery":{"epoch":`...)
+	out = append(out, '{')
+	if len(inner) > 0 {
+		out = append(out, inner...)
+		out = append(out, ',')
+	}
+	// Last, so that it wins over an app member of the same name (JSON
+	// parsers keep the last duplicate).
+	out = append(out, `"_recovery":{"epoch":`...)
 	out = strconv.AppendQuote(out, pos.Epoch)
 	out = append(out, `,"offset":`...)
 	out = strconv.AppendUint(out, pos.Offset, 10)
@@ -293,10 +301,5 @@ func withRecovery(reply []byte, pos Position, recovered *bool) ([]byte, bool) {
 		out = append(out, `,"recovered":`...)
 		out = strconv.AppendBool(out, *recovered)
 	}
-	out = append(out, '}')
-	if len(inner) > 0 {
-		out = append(out, ',')
-		out = append(out, inner...)
-	}
-	return append(out, '}'), true
+	return append(out, '}', '}'), true
 }
