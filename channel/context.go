@@ -591,6 +591,7 @@ func (c *Context) recoverFrom(st *stream, p0, pos Position, hasPos bool, reply [
 	switch {
 	case hasPos && pos.Epoch == st.epoch:
 		replay, newest, ok = st.since(pos.Offset)
+		ok = ok && len(replay) <= c.hist.cfg.MaxReplay
 		recovered = ok
 		at.Offset = pos.Offset
 		if !ok {

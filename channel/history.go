@@ -26,6 +26,12 @@ type History struct {
 	// MaxTopics bounds the topics of the route with a history; default
 	// 10000. Beyond it, streams without local subscribers are dropped.
 	MaxTopics int
+	// MaxReplay bounds the broadcasts replayed to one rejoining client;
+	// default 500. A client that missed more gets recovered: false (and
+	// re-fetches), so that a replay never overflows the transport's
+	// outbound queue (1024 frames by default), which would disconnect the
+	// client and make it rejoin from the same position again.
+	MaxReplay int
 	// Now is the clock, for tests; default time.Now.
 	Now func() time.Time
 }
@@ -44,6 +50,9 @@ func WithHistory(h History) RouteOption {
 	}
 	if h.MaxTopics <= 0 {
 		h.MaxTopics = 10000
+	}
+	if h.MaxReplay <= 0 {
+		h.MaxReplay = 500
 	}
 	if h.Now == nil {
 		h.Now = time.Now

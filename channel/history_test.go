@@ -437,3 +437,31 @@ func (nodeless) DirectBroadcast(context.Context, string, *pubsub.Message) error 
 func (nodeless) Subscribe(string) error                                         { return nil }
 func (nodeless) Unsubscribe(string) error                                       { return nil }
 func (nodeless) Close() error                                                   { return nil }
+
+// A client that missed more than MaxReplay broadcasts is not recovered,
+// even though the history has them: its replay could overflow the
+// connection's outbound queue.
+func TestRecoveryMaxReplay(t *testing.T) {
+	hs := newHistoryServer(t, channel.History{Size: 100, MaxReplay: 10})
+	topic := "feed:replay"
+	a := channeltest.Connect(t, hs.srv, nil)
+	pos := a.Join(t, topic, nil).Reply.Recovery(t)
+	a.Close()
+	hs.broadcast(t, topic, 1, 50)
+	for _, tc := range []struct {
+		from      uint64
+		recovered bool
+	}{{0, false}, {39, false}, {40, true}} {
+		c := channeltest.Connect(t, hs.srv, nil)
+		ch := c.JoinAsync(t, topic, channeltest.RecoverParams(pos.Epoch, tc.from))
+		rep := ch.ExpectNext(t, "phx_reply").Reply()
+		if rec := rep.Recovery(t); rec.Recovered == nil || *rec.Recovered != tc.recovered {
+			t.Fatalf("from %d: %s, want recovered %v", tc.from, rep.Response, tc.recovered)
+		}
+		if tc.recovered {
+			expectMsgs(t, ch, int(tc.from)+1, 50, same)
+		}
+		ch.RefuteFrame(t, "msg", 20*time.Millisecond)
+		c.Close()
+	}
+}
