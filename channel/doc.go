@@ -69,12 +69,12 @@ package channel
 // up to P1 that are delivered again are dropped by offset (the channel's
 // floor), also for intercepted events, which go through HandleOut.
 //
-// Memory. A topic's history holds at most Size entries, each sharing the
-// broadcast's frame bytes (no copy per subscriber); entries older than TTL
-// are dropped on the next broadcast or join of the topic. A route keeps at
-// most MaxTopics streams: beyond that, streams without local subscribers are
-// dropped, oldest last broadcast first (their clients later get recovered:
-// false). A replay is one snapshot of at most Size frame references, queued
+// Memory. A topic's history holds at most Size entries and MaxBytes frame
+// bytes, each entry sharing the broadcast's frame (no copy per subscriber);
+// entries older than TTL are dropped on the next broadcast or join of the
+// topic. A route keeps at most MaxTopics streams: beyond that, streams
+// without local subscribers are dropped, least recently used first (their
+// clients later get recovered: false). A replay is one snapshot of at most Size frame references, queued
 // to the connection at once, so Size should stay below the transport's
 // outbound queue (1024 frames by default). Binary broadcasts carry no ref and
 // bypass the history. Broadcasts must go through [Context.Broadcast],

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,8 +24,14 @@ type History struct {
 	Size int
 	// TTL is the most age of a kept broadcast; default 2 minutes.
 	TTL time.Duration
+	// MaxBytes bounds the frame bytes kept per topic; default 256 KiB.
+	// The oldest entries go first.
+	MaxBytes int
 	// MaxTopics bounds the topics of the route with a history; default
-	// 10000. Beyond it, streams without local subscribers are dropped.
+	// 1000. Beyond it, streams without local subscribers are dropped, so
+	// the route holds at most about MaxTopics × MaxBytes (256 MiB at the
+	// defaults; lower them for many topics) plus the histories of topics
+	// with subscribers on this node.
 	MaxTopics int
 	// MaxReplay bounds the broadcasts replayed to one rejoining client;
 	// default 500. A client that missed more gets recovered: false (and
@@ -48,8 +55,11 @@ func WithHistory(h History) RouteOption {
 	if h.TTL <= 0 {
 		h.TTL = 2 * time.Minute
 	}
+	if h.MaxBytes <= 0 {
+		h.MaxBytes = 256 << 10
+	}
 	if h.MaxTopics <= 0 {
-		h.MaxTopics = 10000
+		h.MaxTopics = 1000
 	}
 	if h.MaxReplay <= 0 {
 		h.MaxReplay = 500
@@ -90,12 +100,13 @@ type stream struct {
 	epoch string
 	// mu guards the fields below; a broadcast holds it while it numbers,
 	// records and fans out its message.
-	mu   sync.Mutex
-	last uint64  // the newest offset
-	ring []entry // capacity h.cfg.Size
-	head int     // index of the oldest entry
-	n    int     // entries in the ring
-	used time.Time
+	mu    sync.Mutex
+	last  uint64  // the newest offset
+	ring  []entry // capacity h.cfg.Size
+	head  int     // index of the oldest entry
+	n     int     // entries in the ring
+	bytes int     // frame bytes in the ring
+	used  time.Time
 }
 
 type entry struct {
@@ -151,12 +162,7 @@ func (h *history) evictLocked(ps *pubsub.PubSub) {
 	if len(h.streams) <= want {
 		return
 	}
-	// Oldest first.
-	for i := 1; i < len(cands); i++ {
-		for j := i; j > 0 && cands[j].used.Before(cands[j-1].used); j-- {
-			cands[j], cands[j-1] = cands[j-1], cands[j]
-		}
-	}
+	slices.SortFunc(cands, func(a, b cand) int { return a.used.Compare(b.used) }) // oldest first
 	for _, c := range cands {
 		if len(h.streams) <= want {
 			break
@@ -175,10 +181,15 @@ func (h *history) topics() int {
 // expireLocked drops entries older than the TTL.
 func (st *stream) expireLocked(now time.Time) {
 	for st.n > 0 && now.Sub(st.ring[st.head].at) > st.h.cfg.TTL {
-		st.ring[st.head] = entry{}
-		st.head = (st.head + 1) % len(st.ring)
-		st.n--
+		st.dropOldestLocked()
 	}
+}
+
+func (st *stream) dropOldestLocked() {
+	st.bytes -= len(st.ring[st.head].m.Payload)
+	st.ring[st.head] = entry{}
+	st.head = (st.head + 1) % len(st.ring)
+	st.n--
 }
 
 // appendLocked records m as the newest entry.
@@ -187,13 +198,18 @@ func (st *stream) appendLocked(now time.Time, m *pubsub.Message) {
 	if st.ring == nil {
 		st.ring = make([]entry, size)
 	}
-	if st.n == size {
-		st.ring[st.head] = entry{}
-		st.head = (st.head + 1) % size
-		st.n--
+	// The ring holds consecutive offsets ending at the newest (since
+	// relies on it): a frame too big to keep empties it, and no client
+	// behind it is recovered.
+	for st.n > 0 && (st.n == size || st.bytes+len(m.Payload) > st.h.cfg.MaxBytes) {
+		st.dropOldestLocked()
+	}
+	if len(m.Payload) > st.h.cfg.MaxBytes {
+		return
 	}
 	st.ring[(st.head+st.n)%size] = entry{at: now, m: m}
 	st.n++
+	st.bytes += len(m.Payload)
 }
 
 // position returns the stream's epoch and newest offset.

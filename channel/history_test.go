@@ -465,3 +465,50 @@ func TestRecoveryMaxReplay(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestRecoveryByteBound(t *testing.T) {
+	// A "msg" frame of n < 100 is [null,"@n","feed:bytes","msg",{"n":n}],
+	// 36 to 40 bytes: 200 bytes hold 5 of them.
+	hs := newHistoryServer(t, channel.History{Size: 100, MaxBytes: 200})
+	topic := "feed:bytes"
+	a := channeltest.Connect(t, hs.srv, nil)
+	pos := a.Join(t, topic, nil).Reply.Recovery(t)
+	a.Close()
+	hs.broadcast(t, topic, 1, 50)
+	for _, tc := range []struct {
+		from      uint64
+		recovered bool
+	}{{0, false}, {44, false}, {45, true}} {
+		c := channeltest.Connect(t, hs.srv, nil)
+		ch := c.JoinAsync(t, topic, channeltest.RecoverParams(pos.Epoch, tc.from))
+		rep := ch.ExpectNext(t, "phx_reply").Reply()
+		if rec := rep.Recovery(t); rec.Recovered == nil || *rec.Recovered != tc.recovered {
+			t.Fatalf("from %d: %s, want recovered %v", tc.from, rep.Response, tc.recovered)
+		}
+		if tc.recovered {
+			expectMsgs(t, ch, int(tc.from)+1, 50, same)
+		}
+		c.Close()
+	}
+	// A frame bigger than the bound empties the history: nobody behind it
+	// is recovered, and what follows it is kept again.
+	if err := hs.srv.Broadcast(context.Background(), topic, "msg", map[string]any{"n": 51, "pad": strings.Repeat("x", 300)}); err != nil {
+		t.Fatal(err)
+	}
+	hs.broadcast(t, topic, 52, 53)
+	for _, tc := range []struct {
+		from      uint64
+		recovered bool
+	}{{50, false}, {51, true}} {
+		c := channeltest.Connect(t, hs.srv, nil)
+		ch := c.JoinAsync(t, topic, channeltest.RecoverParams(pos.Epoch, tc.from))
+		rep := ch.ExpectNext(t, "phx_reply").Reply()
+		if rec := rep.Recovery(t); rec.Recovered == nil || *rec.Recovered != tc.recovered {
+			t.Fatalf("after the big frame, from %d: %s, want recovered %v", tc.from, rep.Response, tc.recovered)
+		}
+		if tc.recovered {
+			expectMsgs(t, ch, 52, 53, same)
+		}
+		c.Close()
+	}
+}
