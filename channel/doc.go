@@ -67,7 +67,11 @@ package channel
 // takes the same lock, so every offset up to P1 is in the snapshot and every
 // later one reaches the pending buffer: nothing is lost or doubled. Offsets
 // up to P1 that are delivered again are dropped by offset (the channel's
-// floor), also for intercepted events, which go through HandleOut.
+// floor), also for intercepted events, which go through HandleOut (in
+// order among themselves, but, as for live ones, through the mailbox, so
+// after the replayed events that are not intercepted). A BroadcastFrom is
+// recorded like any broadcast: its sender's client gets it in a replay if
+// it rejoins from a position before it.
 //
 // Memory. A topic's history holds at most Size entries and MaxBytes frame
 // bytes, each entry sharing the broadcast's frame (no copy per subscriber);
