@@ -22,8 +22,7 @@
 // Broadcasts are encoded once into a complete frame; every subscribed
 // connection gets the same bytes ("fastlane"), except channels that
 // intercept the event, whose HandleOut sees it first.
-package channel
-
+//
 // # Missed-message recovery
 //
 // Phoenix channels deliver at most once: a client that drops for a few
@@ -45,16 +44,17 @@ package channel
 // Join. The join reply's response (an object, or nil as {}) gains
 // "_recovery": {"epoch": E, "offset": N}: when the reply arrives, the client
 // stands at N, and every recorded broadcast that follows advances it (a
-// client cut off in the middle of a replay knows where it stopped). A client that sends its last position in the join
-// params, {"_recover": {"epoch": E, "offset": N}} (the phoenix client
-// re-evaluates a params function on every rejoin, see recovery.js), gets
-// "recovered": true and, right after the reply, the broadcasts after N in
-// order, exactly once, before any newer one; or "recovered": false when the
-// epoch differs or the history no longer reaches back to N+1 (then nothing
-// is replayed and the app re-fetches its state). A position with the
-// current epoch and an offset beyond the newest broadcast, or a malformed
-// _recover, refuses the join with {"reason": "invalid recovery position"},
-// before the channel's Join runs.
+// client cut off in the middle of a replay knows where it stopped). A
+// client that sends its last position in the join params, {"_recover":
+// {"epoch": E, "offset": N}} (the phoenix client re-evaluates a params
+// function on every rejoin, see recovery.js), gets "recovered": true and,
+// right after the reply, the broadcasts after N in order, exactly once,
+// before any newer one; or "recovered": false when the epoch differs, the
+// history no longer reaches back to N+1, or more than MaxReplay broadcasts
+// were missed (then nothing is replayed and the app re-fetches its state).
+// A position with the current epoch and an offset beyond the newest
+// broadcast, or a malformed _recover, refuses the join with {"reason":
+// "invalid recovery position"}, before the channel's Join runs.
 //
 // The race between replay and live broadcasts. A join (1) reads the
 // stream's newest offset P0, (2) subscribes the channel, so live broadcasts
@@ -78,14 +78,17 @@ package channel
 // entries older than TTL are dropped on the next broadcast or join of the
 // topic. A route keeps at most MaxTopics streams: beyond that, streams
 // without local subscribers are dropped, least recently used first (their
-// clients later get recovered: false). A replay is one snapshot of at most Size frame references, queued
-// to the connection at once, so Size should stay below the transport's
-// outbound queue (1024 frames by default). Binary broadcasts carry no ref and
-// bypass the history. Broadcasts must go through [Context.Broadcast],
-// [Context.BroadcastFrom] or [Server.Broadcast] to be recorded; the
-// package-level [Broadcast] knows no routes and records nothing, nor do
-// local broadcasts such as presence diffs (a rejoin gets presence_state
-// anyway). The history
-// is in-process: [NewServer] refuses a history route on a PubSub with an
-// adapter ([ErrClusteredHistory]), as each node would number its own
-// broadcasts; a cluster needs an engine-backed history (future work).
+// clients later get recovered: false). A replay is one snapshot of at most
+// MaxReplay (default 500) frame references, queued to the connection at
+// once, which keeps it below the transport's outbound queue (1024 frames by
+// default) instead of disconnecting the client.
+//
+// What is recorded. Text broadcasts through [Context.Broadcast],
+// [Context.BroadcastFrom] or [Server.Broadcast]. Binary broadcasts carry no
+// ref and bypass the history; the package-level [Broadcast] knows no routes
+// and records nothing, nor do local broadcasts such as presence diffs (a
+// rejoin gets presence_state anyway). The history is in-process:
+// [NewServer] refuses a history route on a PubSub with an adapter
+// ([ErrClusteredHistory]), as each node would number its own broadcasts; a
+// cluster needs an engine-backed history (future work).
+package channel
