@@ -26,13 +26,18 @@ describe('permessage-deflate in headless Chromium', () => {
   it('the browser negotiates it and compressed broadcasts arrive whole', { timeout: 60000 }, async (t) => {
     const handshakes = []
     const viewers = {}
+    // The chat's signed login (one browser: both pages are ann's tabs).
+    const login = await openPage(browser.context, `${server.base}/chat/login?next=/chat/rooms/1`, 'login')
+    await login.page.fill('#login-form input[name=user]', 'ann')
+    await Promise.all([login.page.waitForURL(/\/chat\/rooms\/1$/), login.page.click('#login-form button')])
+    await login.page.close()
     for (const user of ['ann', 'bob']) {
       const v = await openPage(browser.context, 'about:blank', user)
       const cdp = await browser.context.newCDPSession(v.page)
       await cdp.send('Network.enable')
       cdp.on('Network.webSocketWillSendHandshakeRequest', e => handshakes.push({ user, kind: 'request', url: e.request.url || '', headers: e.request.headers }))
       cdp.on('Network.webSocketHandshakeResponseReceived', e => handshakes.push({ user, kind: 'response', headers: e.response.headers }))
-      await v.page.goto(`${server.base}/chat/rooms/1?user=${user}`)
+      await v.page.goto(`${server.base}/chat/rooms/1`)
       await v.page.waitForSelector('.phx-connected', { timeout: 10000 })
       viewers[user] = v
     }

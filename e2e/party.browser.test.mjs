@@ -87,18 +87,78 @@ describe('pointing party in headless Chromium', () => {
             return names.every(n => got[n] === (voted.includes(n) ? 'voted' : 'waiting'))
           }, 10000, `${q.name} to show ${voted.join(', ')} as voted`, describePages(pages))
         }
-        // the page disabled the other buttons
-        assert.equal(await p.page.isDisabled(`#votes button[data-points="${votes[p.name]}"]`), false)
-        assert.equal(await p.page.isDisabled('#votes button[data-points="8"]'), true)
+        // the page marks the chosen button; the others stay open until the close
+        if (voted.length < names.length) {
+          await waitFor(() => p.page.$(`#votes button.chosen[data-points="${votes[p.name]}"]`), 3000, 'the chosen button')
+          assert.equal(await p.page.isDisabled('#votes button[data-points="8"]'), false)
+        }
       }
       for (const p of pages) {
         await waitFor(async () => (await p.page.textContent('#result')) === 'Winner: 3 points', 10000, `${p.name} to see the winner`, describePages(pages))
         // only the driver may deal the next card
         assert.equal(await p.page.isVisible('#next'), p.name === 'alice', `${p.name}: #next visibility`)
+        // every vote is revealed; voting is over
+        assert.deepEqual(await p.page.$$eval('#reveal li', lis => lis.map(li => li.textContent)), ['alice: 3', 'bob: 3', 'carol: 5'])
+        assert.equal(await p.page.isDisabled('#votes button[data-points="8"]'), true)
       }
 
       assert.deepEqual(pages.flatMap(p => p.problems), [])
       assert.deepEqual(dave.problems, [])
+    } finally {
+      for (const p of pages) await p.page.close().catch(() => {})
+    }
+  })
+
+  it('the driver leaves: the round still ends, a three-way tie lists all, votes change until the close', { timeout: 120000 }, async () => {
+    const room = unique('party')
+    const url = `${server.base}/party?room=${encodeURIComponent(room)}`
+    const names = ['ann', 'ben', 'cat', 'dan']
+    const pages = []
+    try {
+      for (const name of names) {
+        const p = await openPage(browser.context, url, name)
+        p.name = name
+        pages.push(p)
+        await p.page.fill('#username', name)
+        await p.page.click('#enter')
+        await waitFor(async () => (await p.page.textContent('#status')) === `in #${room} as ${name}`, 10000, `${name} to join`, describePages(pages))
+      }
+      for (const p of pages) await seesUsers(p, names, 'waiting', pages)
+      const [ann, ben, cat, dan] = pages
+      await ann.page.click('#start')
+      for (const p of pages) await waitFor(async () => (await p.page.textContent('#card-title')) === 'Sign in with a magic link', 10000, `${p.name}: the card`, describePages(pages))
+      // ben votes 1, then changes to 3; cat votes 5
+      await ben.page.click('#votes button[data-points="1"]')
+      await waitFor(() => ben.page.$('#votes button.chosen[data-points="1"]'), 3000, 'ben chose 1')
+      await ben.page.click('#votes button[data-points="3"]')
+      await waitFor(() => ben.page.$('#votes button.chosen[data-points="3"]'), 3000, 'ben changed to 3')
+      await cat.page.click('#votes button[data-points="5"]')
+      const rest = [ben, cat, dan]
+      for (const p of rest) await seesUsers(p, names, null, pages)
+      // the driver closes her page without voting: ben (first by name) drives
+      await ann.page.close()
+      pages.shift()
+      for (const p of rest) {
+        await seesUsers(p, ['ben', 'cat', 'dan'], null, pages)
+        await waitFor(async () => /\(driver\)/.test(await p.page.textContent('#users li[data-user="ben"]')), 5000, `${p.name}: ben drives`, describePages(pages))
+        assert.equal(await p.page.textContent('#result'), '', `${p.name}: dan has not voted`)
+      }
+      // dan votes: a three-way tie, every value listed and every vote shown
+      await dan.page.click('#votes button[data-points="8"]')
+      for (const p of rest) {
+        await waitFor(async () => (await p.page.textContent('#result')) === 'Tie between 3, 5 and 8', 10000, `${p.name}: the tie`, describePages(pages))
+        assert.deepEqual(await p.page.$$eval('#reveal li', lis => lis.map(li => li.textContent)), ['ben: 3', 'cat: 5', 'dan: 8'])
+        assert.equal(await p.page.isVisible('#next'), p.name === 'ben', `${p.name}: #next`)
+      }
+      // a vote forged after the close is refused and changes nothing
+      const reply = await cat.page.evaluate(() => new Promise(resolve => {
+        window.partyChannel.push('user_estimated', { points: 13 }).receive('error', resolve).receive('ok', () => resolve('ok'))
+      }))
+      assert.deepEqual(reply, { reason: 'the round is closed: wait for the next card' })
+      // the new driver deals the next card
+      await ben.page.click('#next')
+      for (const p of rest) await waitFor(async () => (await p.page.textContent('#card-title')) === 'Export reports as CSV', 10000, `${p.name}: the next card`, describePages(pages))
+      assert.deepEqual(pages.flatMap(p => p.problems), [])
     } finally {
       for (const p of pages) await p.page.close().catch(() => {})
     }

@@ -11,7 +11,7 @@ import { startServer, waitFor } from './server.mjs'
 import { Clients, Tracked, unique, fmt } from './clients.mjs'
 
 const T = { timeout: 60000 }
-const EVENTS = ['new_card', 'winner', 'tie', 'cards_done']
+const EVENTS = ['new_card', 'winner', 'tie', 'cards_done', 'driver']
 const NOT_DRIVER = { reason: 'only the driver can deal the next card' }
 
 // the first cards of the built-in deck (examples/party/deck.json)
@@ -79,7 +79,7 @@ for (const transport of ['websocket', 'longpoll']) {
       const topic = `room:${unique('party')}`
       try {
         const players = usernames.map(u => new Player(c, transport, u, topic))
-        for (const p of players) assert.deepEqual(await p.join(), { card: null, driver: '' }, `${p.username} join reply`)
+        for (const p of players) assert.deepEqual(await p.join(), { card: null, driver: '', closed: false }, `${p.username} join reply`)
         const nobody = Object.fromEntries(usernames.map(u => [u, null]))
         for (const p of players) await p.waitPoints(nobody)
         await body(players, { c, topic })
@@ -118,13 +118,13 @@ for (const transport of ['websocket', 'longpoll']) {
 
       // three votes with a majority: the winner goes to everybody, once
       await vote(players, [3, 5, 3])
-      for (const w of await everybodyGets(players, 'winner', 1)) assert.deepEqual(w, { points: 3 })
+      for (const w of await everybodyGets(players, 'winner', 1)) assert.deepEqual(w, { points: 3, votes: { dee: 3, eli: 5, fay: 3 } })
       for (const p of players) await p.waitPoints({ dee: 3, eli: 5, fay: 3 })
       for (const p of players) assert.deepEqual(p.got('tie'), [])
 
       // a late joiner gets the current card and driver in its join reply
       const late = new Player(c, transport, 'gus', topic)
-      assert.deepEqual(await late.join(), { card: CARD1, driver: 'dee' })
+      assert.deepEqual(await late.join(), { card: CARD1, driver: 'dee', closed: true })
       assert.deepEqual(sortKeys(late.points()), { dee: 3, eli: 5, fay: 3, gus: null })
       late.ch.channel.leave()
       for (const p of players) await p.waitPoints({ dee: 3, eli: 5, fay: 3 })
@@ -147,9 +147,9 @@ for (const transport of ['websocket', 'longpoll']) {
         }
       }
 
-      // a split vote: the two values, ascending
+      // a three-way split: every value, ascending, and every vote
       await vote(players, [8, 2, 13])
-      for (const tie of await everybodyGets(players, 'tie', 1)) assert.deepEqual(tie, { points: [2, 8] })
+      for (const tie of await everybodyGets(players, 'tie', 1)) assert.deepEqual(tie, { points: [2, 8, 13], votes: { dee: 8, eli: 2, fay: 13 } })
       for (const p of players) assert.equal(p.got('winner').length, 1, `${p.username}: no second winner`)
 
       // the driver saves the tie's lower value and deals the third card
@@ -158,12 +158,12 @@ for (const transport of ['websocket', 'longpoll']) {
       for (const p of players) await p.waitPoints({ dee: null, eli: null, fay: null })
     }))
 
-    it('a split vote is a tie of the two most voted values, ascending', T, () => withRoom(['hal', 'ida', 'jon', 'kim'], async (players) => {
+    it('a split vote is a tie of the most voted values, ascending', T, () => withRoom(['hal', 'ida', 'jon', 'kim'], async (players) => {
       assert.deepEqual(await players[1].push('start_pointing', {}), { status: 'ok', response: {} })
       for (const card of await everybodyGets(players, 'new_card', 1)) assert.deepEqual(card, { card: CARD1, driver: 'ida' })
       // 13 is voted first, and sorts before 8 as a string: the tie must be numeric
       await vote(players, [13, 8, 13, 8])
-      for (const tie of await everybodyGets(players, 'tie', 1)) assert.deepEqual(tie, { points: [8, 13] })
+      for (const tie of await everybodyGets(players, 'tie', 1)) assert.deepEqual(tie, { points: [8, 13], votes: { hal: 13, ida: 8, jon: 13, kim: 8 } })
       for (const p of players) assert.deepEqual(p.got('winner'), [])
       // the driver is whoever started: the first joiner is not
       assert.deepEqual(await players[0].push('next_card', { points: 8 }), { status: 'error', response: NOT_DRIVER })
@@ -186,8 +186,37 @@ for (const transport of ['websocket', 'longpoll']) {
       for (const p of players) assert.deepEqual([p.got('winner'), p.got('tie')], [[], []], `${p.username}: no tally before everybody voted`)
       // the last vote decides
       await vote([ned], [1])
-      for (const w of await everybodyGets(players, 'winner', 1)) assert.deepEqual(w, { points: 5 })
+      for (const w of await everybodyGets(players, 'winner', 1)) assert.deepEqual(w, { points: 5, votes: { lea: 5, max: 5, ned: 1 } })
       for (const p of players) assert.deepEqual(p.got('tie'), [])
+    }))
+
+    it('leavers do not block the round, the driver role is handed on, votes change until the close', T, () => withRoom(['oda', 'pia', 'quin', 'rex'], async (players) => {
+      const [oda, pia, quin, rex] = players
+      assert.deepEqual(await oda.push('start_pointing', {}), { status: 'ok', response: {} })
+      await everybodyGets(players, 'new_card', 1)
+      // bad votes: another card, no points; nothing changes
+      assert.deepEqual(await pia.push('user_estimated', { points: 3, card: 2 }), { status: 'error', response: { reason: 'card 2 is not being estimated (card 1 is)' } })
+      for (const p of players) await p.waitPoints({ oda: null, pia: null, quin: null, rex: null })
+      // pia votes, then changes her mind; quin votes
+      assert.deepEqual(await pia.push('user_estimated', { points: 3, card: 1 }), { status: 'ok', response: {} })
+      assert.deepEqual(await pia.push('user_estimated', { points: 8, card: 1 }), { status: 'ok', response: {} })
+      assert.deepEqual(await quin.push('user_estimated', { points: 8, card: 1 }), { status: 'ok', response: {} })
+      for (const p of players) await p.waitPoints({ oda: null, pia: 8, quin: 8, rex: null })
+      // the driver leaves without voting: the first remaining user drives
+      oda.ch.channel.leave()
+      const rest = [pia, quin, rex]
+      for (const d of await everybodyGets(rest, 'driver', 1)) assert.deepEqual(d, { driver: 'pia' })
+      for (const p of rest) assert.deepEqual([p.got('winner'), p.got('tie')], [[], []], 'rex has not voted')
+      // rex leaves too: the two who voted are the round
+      rex.ch.channel.leave()
+      for (const w of await everybodyGets([pia, quin], 'winner', 1)) assert.deepEqual(w, { points: 8, votes: { pia: 8, quin: 8 } })
+      // closed: no more changes
+      assert.deepEqual(await quin.push('user_estimated', { points: 1, card: 1 }), { status: 'error', response: { reason: 'the round is closed: wait for the next card' } })
+      for (const p of [pia, quin]) await p.waitPoints({ pia: 8, quin: 8 })
+      // the new driver deals
+      assert.deepEqual(await quin.push('next_card', { points: 8 }), { status: 'error', response: NOT_DRIVER })
+      assert.deepEqual(await pia.push('next_card', { points: 8 }), { status: 'ok', response: {} })
+      for (const card of await everybodyGets([pia, quin], 'new_card', 2)) assert.deepEqual(card, { card: CARD2, driver: 'pia' })
     }))
   })
 }

@@ -90,7 +90,7 @@ for (const transport of ['websocket', 'longpoll']) {
     it('three users join and each lists all three after sync', T, () => withRoom(async ({ member }) => {
       const users = ['ann', 'ben', 'cat'].map(u => member(u))
       for (const u of users) {
-        assert.deepEqual(await u.join(), { card: null, driver: '' }, `${u.name} join reply`)
+        assert.deepEqual(await u.join(), { card: null, driver: '', closed: false }, `${u.name} join reply`)
       }
       for (const u of users) await u.sees(['ann', 'ben', 'cat'])
       for (const u of users) {

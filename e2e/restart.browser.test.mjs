@@ -88,7 +88,9 @@ describe('restarts with the page open', () => {
     const data = path.join(dir, 'chat')
     let server = await start(['-data', data])
     const port = server.port
-    const { page } = await openPage(browser.context, `${server.base}/chat/rooms/1?user=ann`, 'chat')
+    const { page } = await openPage(browser.context, `${server.base}/chat/login?next=/chat/rooms/1`, 'chat')
+    await page.fill('#login-form input[name=user]', 'ann')
+    await Promise.all([page.waitForURL(/\/chat\/rooms\/1$/), page.click('#login-form button')])
     await page.waitForSelector('[data-phx-main].phx-connected', { timeout: 10000 })
     const sent = []
     const received = []

@@ -80,6 +80,12 @@ describe('social feed in headless Chromium', () => {
     await waitFor(async () => { const ps = await posts(better); return ps.length > 0 && ps.every(p => p.rel >= 90) }, 3000, 'only relevant posts after showing the new ones')
     assert.match(better.page.url(), /\?min=90$/)
 
+    // The slider says it is everyone's.
+    assert.match(await rateA.page.textContent('#shared'), /shared by every viewer/)
+    // Paused at the high rate, with the rule on the page.
+    await better.page.waitForSelector('#show-new', { timeout: 10000 })
+    assert.match(await better.page.textContent('#paused'), /resumes by itself/)
+
     // Back to the lowest rate from the other page. The client never
     // patches the value of a focused input, so the first page's slider
     // follows once it lost the focus (its label follows regardless).
@@ -88,6 +94,14 @@ describe('social feed in headless Chromium', () => {
     await rateB.page.keyboard.press('Home')
     await waitFor(async () => (await rateA.page.textContent('#rate-label')) === '0.2 posts/s', 3000, "the first page's label shows 0.2 posts/s")
     await waitFor(async () => (await rateA.page.inputValue('#rate')) === '0', 3000, "the first page's slider moves to the start")
+
+    // The posts slowed down: the paused feed resumes by itself, showing
+    // what it held, and its banner goes (it is never left saying posts
+    // come fast when they do not).
+    const heldTop = await top(better)
+    await waitFor(async () => !(await better.page.$('#paused')), 20000, 'the better feed resumes by itself')
+    assert.ok(await better.page.isVisible('#pause-rule'), 'the rule is on the page while live')
+    assert.notEqual(await top(better), heldTop, 'the held posts are shown')
 
     assert.deepEqual(all.flatMap(p => p.problems), [])
   })

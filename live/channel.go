@@ -141,7 +141,7 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	var tree *diff.Node
 	if sv, ok := lc.view.(SharedView); ok {
 		lc.shared = sv.SharedTemplate()
-		tree, err = lc.sock.renderTemplate(lc.shared, false)
+		tree, err = lc.sock.RenderTemplate(lc.shared)
 	} else {
 		tree, err = lc.view.Render(lc.sock)
 	}
@@ -157,6 +157,10 @@ func (lc *liveChannel) Join(c *channel.Context, payload json.RawMessage) (any, e
 	}
 	lc.observe(start, len(full), true)
 	lc.prev = tree
+	if lc.shared != nil && lc.sock.hasComponents() {
+		// Live components are per-view state: no shared lane.
+		lc.shared = nil
+	}
 	if lc.shared != nil {
 		lc.prevIn = lc.snapshot()
 	}
@@ -207,7 +211,9 @@ func (lc *liveChannel) takeMessage() diff.Message {
 func (lc *liveChannel) render() ([]byte, error) {
 	var d []byte
 	lc.sock.markStreams()
-	if len(lc.sock.changed) > 0 && lc.shared != nil {
+	if len(lc.sock.changed) > 0 && lc.shared != nil && !lc.sock.hasComponents() {
+		// The shared lane serves views without live components only:
+		// components are per-view state.
 		var err error
 		if d, err = lc.sharedRender(time.Now()); err != nil {
 			return nil, err
@@ -234,7 +240,7 @@ func (lc *liveChannel) render() ([]byte, error) {
 			return nil, fmt.Errorf("live: diff: %w", err)
 		}
 		lc.observe(start, len(d), false)
-		lc.prev = tree
+		lc.prev, lc.prevIn = tree, nil
 		clear(lc.sock.changed)
 		lc.sock.componentsSent()
 		if string(d) == "{}" {

@@ -36,7 +36,7 @@ type Component interface {
 	Mount(c *ComponentSocket) error
 	// Render returns the component's tree, which must have exactly one
 	// root element (the client tags it with data-phx-component).
-	Render(c *ComponentSocket) (*diff.Node, error)
+	Render(c *ComponentSocket) (*Rendered, error)
 }
 
 // ComponentUpdater is implemented by components that take the assigns of
@@ -44,6 +44,22 @@ type Component interface {
 // [ComponentSocket.Assign].
 type ComponentUpdater interface {
 	Update(c *ComponentSocket, assigns map[string]any) error
+}
+
+// ComponentBatchUpdater is implemented by components that update all
+// their instances of one render at once (upstream's update_many), e.g. to
+// load the data of a list of components in one query. When the view's
+// render names several instances of the component, UpdateMany is called
+// once, on one of them, with every instance and its assigns, in the order
+// the template named them; it replaces Update.
+type ComponentBatchUpdater interface {
+	UpdateMany(updates []ComponentUpdate) error
+}
+
+// ComponentUpdate is one instance's update in [ComponentBatchUpdater].
+type ComponentUpdate struct {
+	Socket  *ComponentSocket
+	Assigns map[string]any
 }
 
 // ComponentEventHandler handles the events that target the component.
@@ -145,7 +161,7 @@ func (c *ComponentSocket) Changed() map[string]bool {
 // RenderTemplate renders t with the component's assigns, evaluating only
 // what reads a changed assign after the first render. Components inside
 // it are resolved as in the view's template.
-func (c *ComponentSocket) RenderTemplate(t *render.Template) (*diff.Node, error) {
+func (c *ComponentSocket) RenderTemplate(t *render.Template) (*Rendered, error) {
 	var changes render.Changes
 	if c.rendered {
 		changes = make(render.Changes, len(c.changed))
@@ -178,11 +194,15 @@ type compKey struct{ name, id string }
 
 // components is a view's set of live components.
 type components struct {
-	byCID  map[CID]*ComponentSocket
-	byKey  map[compKey]CID
-	next   CID
-	cycle  uint64
-	update bool // some component has changes to render outside a view render
+	byCID map[CID]*ComponentSocket
+	byKey map[compKey]CID
+	// batch holds the updates of ComponentBatchUpdaters named by the
+	// render in progress, by component name, in order of first use.
+	batch      map[string][]ComponentUpdate
+	batchNames []string
+	next       CID
+	cycle      uint64
+	update     bool // some component has changes to render outside a view render
 }
 
 func (cs *components) init() {
@@ -267,6 +287,17 @@ func (s *Socket) resolveComponent(args []any) (int32, error) {
 	}
 	c.marked = false
 	c.usedIn = cs.cycle
+	if _, ok := c.comp.(ComponentBatchUpdater); ok {
+		if cs.batch == nil {
+			cs.batch = map[string][]ComponentUpdate{}
+		}
+		if _, seen := cs.batch[name]; !seen {
+			cs.batchNames = append(cs.batchNames, name)
+		}
+		cs.batch[name] = append(cs.batch[name], ComponentUpdate{Socket: c, Assigns: assigns})
+		cs.update = true
+		return int32(c.cid), nil
+	}
 	if err := c.update(assigns); err != nil {
 		return 0, err
 	}
@@ -274,6 +305,12 @@ func (s *Socket) resolveComponent(args []any) (int32, error) {
 }
 
 func (c *ComponentSocket) update(assigns map[string]any) error {
+	if b, ok := c.comp.(ComponentBatchUpdater); ok {
+		if err := b.UpdateMany([]ComponentUpdate{{Socket: c, Assigns: assigns}}); err != nil {
+			return fmt.Errorf("live: component %q id %q: update many: %w", c.name, c.id, err)
+		}
+		return nil
+	}
 	if u, ok := c.comp.(ComponentUpdater); ok {
 		if err := u.Update(c, assigns); err != nil {
 			return fmt.Errorf("live: component %q id %q: update: %w", c.name, c.id, err)
@@ -296,6 +333,9 @@ func (s *Socket) renderComponents() (map[int32]*diff.Node, error) {
 		return nil, nil
 	}
 	for round := 0; ; round++ {
+		if err := cs.flushBatches(); err != nil {
+			return nil, err
+		}
 		var todo []*ComponentSocket
 		for _, c := range cs.byCID {
 			if c.tree == nil || c.dirty {
@@ -455,4 +495,25 @@ func (s *Server) RenderComponent(name, id string, assigns map[string]any) (strin
 	root := diff.NewNode([]string{"", ""}, diff.Component(cid))
 	root.Components = comps
 	return diff.HTML(root)
+}
+
+// hasComponents reports whether the view has live components.
+func (s *Socket) hasComponents() bool { return len(s.comps.byCID) > 0 || s.comps.update }
+
+// flushBatches runs the UpdateMany calls queued by the last render.
+func (cs *components) flushBatches() error {
+	for len(cs.batchNames) > 0 {
+		name := cs.batchNames[0]
+		cs.batchNames = cs.batchNames[1:]
+		list := cs.batch[name]
+		delete(cs.batch, name)
+		if len(list) == 0 {
+			continue
+		}
+		b := list[0].Socket.comp.(ComponentBatchUpdater)
+		if err := b.UpdateMany(list); err != nil {
+			return fmt.Errorf("live: component %q: update many: %w", name, err)
+		}
+	}
+	return nil
 }

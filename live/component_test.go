@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-go/parley/live"
 	"github.com/parley-go/parley/live/diff"
+	"github.com/parley-go/parley/live/js"
 	"github.com/parley-go/parley/live/render"
 	"github.com/parley-go/parley/livetest"
 )
@@ -231,6 +232,16 @@ func TestComponentGoldenDiffs(t *testing.T) {
 	waitFor(t, "components freed when the view ends", func() bool { return l.LiveComponents() == 0 })
 }
 
+// A component's id is a JS push target as upstream's @myself is.
+func TestCIDAsJSTarget(t *testing.T) {
+	if got := js.Push("bump", js.PushOpts{Target: live.CID(3)}).String(); got != `[["push",{"event":"bump","target":3}]]` {
+		t.Fatalf("push to a cid: %s", got)
+	}
+	if got := live.CID(12).String(); got != "12" {
+		t.Fatalf("CID prints %q", got)
+	}
+}
+
 func TestComponentUpdateFromGoroutine(t *testing.T) {
 	l := deckServer(t)
 	v := livetest.Mount(t, l, "/deck")
@@ -265,6 +276,12 @@ func TestComponentBadInput(t *testing.T) {
 		t.Fatalf("destroyed %v", got)
 	}
 	jsonEqual(t, "destroyed cid", v.ClickComponent(t, 1, "bump", nil), `{}`)
+	// a cid that is not a number is a bad event; a negative one unknown
+	ref0 := v.Channel().PushAsync(t, "event", map[string]any{"type": "click", "event": "bump", "value": map[string]any{}, "cid": "abc"})
+	if rep := v.Channel().AwaitReply(t, ref0); rep.Status != "error" {
+		t.Fatalf("string cid: %s %s", rep.Status, rep.Response)
+	}
+	jsonEqual(t, "negative cid", v.ClickComponent(t, -1, "bump", nil), `{}`)
 	// malformed cids payloads get an error reply, the view lives on
 	ref := v.Channel().PushAsync(t, "cids_destroyed", map[string]any{"cids": "all"})
 	if rep := v.Channel().AwaitReply(t, ref); rep.Status != "error" {

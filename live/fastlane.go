@@ -22,9 +22,9 @@ import (
 // whose assigns include anything else than plain data, slices of it and
 // the flash is rendered on its own, as are views without the interface.
 // Only the assigns are compared, so the template's functions must not read
-// per-view state (they cannot see the view anyway), and it cannot name
-// live components (one render serves many views: live_component answers
-// render.ErrNoComponents).
+// per-view state (they cannot see the view anyway). A view whose template
+// names live components (per-view state) leaves the lane at the render
+// that first names one and is rendered on its own from then on.
 type SharedView interface {
 	View
 	SharedTemplate() *render.Template
@@ -136,7 +136,13 @@ func (lc *liveChannel) sharedRender(start time.Time) ([]byte, error) {
 		}
 	}
 	next := lc.snapshot()
-	tree, err := lc.sock.renderTemplate(t, false)
+	tree, err := lc.sock.RenderTemplate(t)
+	if err == nil && lc.sock.hasComponents() {
+		// The template named live components, per-view state: this view
+		// leaves the lane, and its diff is its own.
+		lc.shared, next = nil, nil
+		tree, err = lc.sock.withComponents(tree)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("live: render: %w", err)
 	}
@@ -144,6 +150,7 @@ func (lc *liveChannel) sharedRender(start time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("live: diff: %w", err)
 	}
+	lc.sock.componentsSent()
 	if lc.prevIn != nil && next != nil {
 		lc.srv.lane.put(k, &laneEntry{next: next, tree: tree, d: d})
 	}

@@ -170,3 +170,69 @@ func TestFastlaneConcurrent(t *testing.T) {
 	// deterministically).
 	t.Logf("%d of %d view-updates shared", shared.Load(), len(views)*updates)
 }
+
+// cardBoard is a SharedView whose template names a live component only
+// once "show" is clicked.
+type cardBoard struct{}
+
+var cardBoardTemplate = render.Must(render.New("cardboard").Parse(
+	`<main><b>{{.Total}}</b>{{if .Show}}{{live_component "card" "c1" "Title" .Total}}{{end}}</main>`))
+
+func (cardBoard) SharedTemplate() *render.Template { return cardBoardTemplate }
+func (cardBoard) Mount(s *live.Socket, _ url.Values) error {
+	s.Assign("Total", "0")
+	s.Assign("Show", false)
+	return nil
+}
+func (cardBoard) Render(s *live.Socket) (*diff.Node, error) {
+	return s.RenderTemplate(cardBoardTemplate)
+}
+func (cardBoard) HandleEvent(s *live.Socket, e live.Event) error {
+	switch e.Name {
+	case "show":
+		s.Assign("Show", true)
+	case "set":
+		s.Assign("Total", e.String("n"))
+	}
+	return nil
+}
+
+// TestSharedViewNamingAComponentLater: two views of one SharedView share
+// renders while their template names no component; once it names one,
+// each view renders its own component (its own cid and state) and no
+// longer takes the lane.
+func TestSharedViewNamingAComponentLater(t *testing.T) {
+	var shared atomic.Int64
+	l, err := live.New(live.Config{OnRender: func(ri live.RenderInfo) {
+		if ri.Shared {
+			shared.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Handle("/cards", func() live.View { return cardBoard{} })
+	l.Component("card", func() live.Component { return &card{} })
+	a := livetest.Mount(t, l, "/cards")
+	b := livetest.Mount(t, l, "/cards")
+	a.Click(t, "set", map[string]any{"n": "1"})
+	b.Click(t, "set", map[string]any{"n": "1"})
+	if shared.Load() != 1 {
+		t.Fatalf("%d shared renders before any component, want 1", shared.Load())
+	}
+	for _, v := range []*livetest.View{a, b} {
+		v.Click(t, "show", nil)
+		v.Click(t, "set", map[string]any{"n": "2"})
+		if h := v.HTML(t); !strings.Contains(h, `class="card">2 0</div>`) {
+			t.Fatalf("the component is not on the page: %s", h)
+		}
+	}
+	if shared.Load() != 1 {
+		t.Fatalf("%d shared renders, want still 1: views with components left the lane", shared.Load())
+	}
+	// Each view's component has its own state.
+	a.ClickComponent(t, 1, "bump", nil)
+	if !strings.Contains(a.HTML(t), `2 1</div>`) || !strings.Contains(b.HTML(t), `2 0</div>`) {
+		t.Fatalf("a: %s\nb: %s", a.HTML(t), b.HTML(t))
+	}
+}

@@ -132,13 +132,13 @@ type Server struct {
 	groups map[string]*Group
 	// err is the first routing error, returned by Err.
 	err error
-
-	// lane shares renders between SharedViews (fastlane.go).
-	lane fastlane
 	// components are the live component constructors by name.
 	components map[string]func() Component
 	// liveComponents counts the components of connected views.
 	liveComponents atomic.Int64
+
+	// lane shares renders between SharedViews (fastlane.go).
+	lane fastlane
 }
 
 // New returns a Server.

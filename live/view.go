@@ -27,7 +27,7 @@ type View interface {
 	// Render returns the page for the current state. Its statics must come
 	// from a compiled template (live/render) so they are shared between
 	// renders and travel once.
-	Render(s *Socket) (*diff.Node, error)
+	Render(s *Socket) (*Rendered, error)
 }
 
 // EventHandler handles browser events (phx-click, forms, hooks, keys).
@@ -205,14 +205,7 @@ func (s *Socket) Changed() map[string]bool { return s.changed }
 // with queued operations (live/stream), are evaluated; the others are sent
 // as unchanged. Inside a changed list, only the items that changed are
 // evaluated (see "Per-item change tracking" in package live/render).
-func (s *Socket) RenderTemplate(t *render.Template) (*diff.Node, error) {
-	return s.renderTemplate(t, true)
-}
-
-// renderTemplate is RenderTemplate, with live components resolved or not:
-// a SharedView's template is rendered once for many views, so it must not
-// name components (live_component answers render.ErrNoComponents).
-func (s *Socket) renderTemplate(t *render.Template, components bool) (*diff.Node, error) {
+func (s *Socket) RenderTemplate(t *render.Template) (*Rendered, error) {
 	var changes render.Changes
 	if s.rendered {
 		changes = make(render.Changes, len(s.changed))
@@ -220,11 +213,7 @@ func (s *Socket) renderTemplate(t *render.Template, components bool) (*diff.Node
 			changes[k] = struct{}{}
 		}
 	}
-	opts := render.Options{Memo: &s.memo}
-	if components {
-		opts.Component = s.resolveComponent
-	}
-	return t.RenderWith(s.assigns, changes, opts)
+	return t.RenderWith(s.assigns, changes, render.Options{Component: s.resolveComponent, Memo: &s.memo})
 }
 
 // pendingStream is a stream assign that has operations to send.

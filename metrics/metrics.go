@@ -393,15 +393,8 @@ func (r *Registry) WriteTo(w io.Writer) (int64, error) {
 	if r == nil {
 		return 0, nil
 	}
-	r.mu.Lock()
-	fams := make([]*family, 0, len(r.families))
-	for _, f := range r.families {
-		fams = append(fams, f)
-	}
-	r.mu.Unlock()
-	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 	cw := &countWriter{w: bufio.NewWriter(w)}
-	for _, f := range fams {
+	for _, f := range r.sorted() {
 		f.write(cw)
 	}
 	err := cw.w.Flush()
@@ -426,30 +419,83 @@ func (c *countWriter) str(s string) {
 	c.err = err
 }
 
-type sample struct {
-	values []string
-	series any
-	value  float64
+// Family is a snapshot of one metric family, for exporters that feed
+// another registry (Prometheus's client_golang, OpenTelemetry): see
+// [Registry.Gather].
+type Family struct {
+	Name, Help string
+	// Type is "counter", "gauge" or "histogram" (a GaugeFunc family is a
+	// gauge).
+	Type string
+	// Labels are the label names, in declared order.
+	Labels []string
+	// Series are sorted by label values.
+	Series []Series
 }
 
-func (f *family) write(w *countWriter) {
-	var samples []sample
+// Series is one series of a [Family].
+type Series struct {
+	// Values are the label values, in the order of Family.Labels.
+	Values []string
+	// Value is a counter's or gauge's value.
+	Value float64
+	// Buckets are a histogram's cumulative counts by upper bound, +Inf
+	// excluded (Count is its count).
+	Buckets []Bucket
+	Count   uint64
+	Sum     float64
+}
+
+// Bucket is a histogram bucket: the observations ≤ UpperBound.
+type Bucket struct {
+	UpperBound float64
+	Count      uint64
+}
+
+// Gather returns a snapshot of every family that has series, sorted by
+// name; WriteTo writes the same.
+func (r *Registry) Gather() []Family {
+	if r == nil {
+		return nil
+	}
+	var out []Family
+	for _, f := range r.sorted() {
+		if fam, ok := f.snapshot(); ok {
+			out = append(out, fam)
+		}
+	}
+	return out
+}
+
+// sorted returns the families sorted by name.
+func (r *Registry) sorted() []*family {
+	r.mu.Lock()
+	fams := make([]*family, 0, len(r.families))
+	for _, f := range r.families {
+		fams = append(fams, f)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(fams, func(a, b *family) int { return strings.Compare(a.name, b.name) })
+	return fams
+}
+
+// snapshot reads f's series; ok is false when it has none.
+func (f *family) snapshot() (fam Family, ok bool) {
+	fam = Family{Name: f.name, Help: f.help, Type: f.kind.String(), Labels: f.labels}
 	f.mu.RLock()
 	if f.kind == kindGaugeFunc {
 		funcs := slices.Clone(f.funcs)
 		f.mu.RUnlock()
-		sums := map[string]*sample{}
+		sums := map[string]int{}
 		for _, gf := range funcs {
 			k := key(gf.values)
-			s := sums[k]
-			if s == nil {
-				s = &sample{values: gf.values}
-				sums[k] = s
+			i, seen := sums[k]
+			if !seen {
+				i = len(fam.Series)
+				sums[k] = i
+				fam.Series = append(fam.Series, Series{Values: gf.values})
 			}
-			s.value += gf.f()
-		}
-		for _, s := range sums {
-			samples = append(samples, *s)
+			fam.Series[i].Value += gf.f()
 		}
 	} else {
 		for k, s := range f.series {
@@ -459,42 +505,55 @@ func (f *family) write(w *countWriter) {
 			} else if len(f.labels) > 1 {
 				values = strings.Split(k, "\xff")
 			}
-			samples = append(samples, sample{values: values, series: s})
+			ser := Series{Values: values}
+			switch s := s.(type) {
+			case *Counter:
+				ser.Value = float64(s.Value())
+			case *Gauge:
+				ser.Value = float64(s.Value())
+			case *Histogram:
+				var cum uint64
+				for i := range s.counts {
+					cum += s.counts[i].Load()
+					if i < len(s.bounds) {
+						ser.Buckets = append(ser.Buckets, Bucket{UpperBound: s.bounds[i], Count: cum})
+					}
+				}
+				ser.Count, ser.Sum = cum, s.Sum()
+			}
+			fam.Series = append(fam.Series, ser)
 		}
 		f.mu.RUnlock()
 	}
-	if len(samples) == 0 {
+	slices.SortFunc(fam.Series, func(a, b Series) int { return slices.Compare(a.Values, b.Values) })
+	return fam, len(fam.Series) > 0
+}
+
+func (f *family) write(w *countWriter) {
+	fam, ok := f.snapshot()
+	if !ok {
 		return
 	}
-	slices.SortFunc(samples, func(a, b sample) int { return slices.Compare(a.values, b.values) })
 	w.str("# HELP " + f.name + " " + escapeHelp(f.help) + "\n")
-	w.str("# TYPE " + f.name + " " + f.kind.String() + "\n")
-	for _, s := range samples {
-		labels := f.labelText(s.values)
+	w.str("# TYPE " + f.name + " " + fam.Type + "\n")
+	for _, s := range fam.Series {
+		labels := f.labelText(s.Values)
 		switch f.kind {
-		case kindCounter:
-			w.str(f.name + braces(labels) + " " + strconv.FormatInt(s.series.(*Counter).Value(), 10) + "\n")
-		case kindGauge:
-			w.str(f.name + braces(labels) + " " + strconv.FormatInt(s.series.(*Gauge).Value(), 10) + "\n")
+		case kindCounter, kindGauge:
+			w.str(f.name + braces(labels) + " " + strconv.FormatInt(int64(s.Value), 10) + "\n")
 		case kindGaugeFunc:
-			w.str(f.name + braces(labels) + " " + formatFloat(s.value) + "\n")
+			w.str(f.name + braces(labels) + " " + formatFloat(s.Value) + "\n")
 		case kindHistogram:
-			h := s.series.(*Histogram)
-			var cum uint64
 			sep := ""
 			if labels != "" {
 				sep = ","
 			}
-			for i := range h.counts {
-				cum += h.counts[i].Load()
-				le := "+Inf"
-				if i < len(h.bounds) {
-					le = formatFloat(h.bounds[i])
-				}
-				w.str(f.name + "_bucket{" + labels + sep + `le="` + le + `"} ` + strconv.FormatUint(cum, 10) + "\n")
+			for _, b := range s.Buckets {
+				w.str(f.name + "_bucket{" + labels + sep + `le="` + formatFloat(b.UpperBound) + `"} ` + strconv.FormatUint(b.Count, 10) + "\n")
 			}
-			w.str(f.name + "_sum" + braces(labels) + " " + formatFloat(h.Sum()) + "\n")
-			w.str(f.name + "_count" + braces(labels) + " " + strconv.FormatUint(cum, 10) + "\n")
+			w.str(f.name + "_bucket{" + labels + sep + `le="+Inf"} ` + strconv.FormatUint(s.Count, 10) + "\n")
+			w.str(f.name + "_sum" + braces(labels) + " " + formatFloat(s.Sum) + "\n")
+			w.str(f.name + "_count" + braces(labels) + " " + strconv.FormatUint(s.Count, 10) + "\n")
 		}
 	}
 }

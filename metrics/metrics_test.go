@@ -140,3 +140,38 @@ func BenchmarkCounterInc(b *testing.B) {
 		}
 	})
 }
+
+// TestGather: the snapshot holds every family with series, sorted, with
+// cumulative histogram buckets; families without series are left out.
+func TestGather(t *testing.T) {
+	r := metrics.NewRegistry()
+	r.Counter("b_total", "B.", "k").With("x").Add(2)
+	r.Gauge("a_gauge", "A.").With().Set(-3)
+	r.Counter("empty_total", "No series.")
+	h := r.Histogram("c_seconds", "C.", []float64{1, 2}).With()
+	h.Observe(0.5)
+	h.Observe(1.5)
+	h.Observe(9)
+	r.GaugeFunc("d_func", "D.", "k").Add(func() float64 { return 1.5 }, "y")
+	got := r.Gather()
+	var names []string
+	for _, f := range got {
+		names = append(names, f.Name+":"+f.Type)
+	}
+	if want := "a_gauge:gauge b_total:counter c_seconds:histogram d_func:gauge"; strings.Join(names, " ") != want {
+		t.Fatalf("families %v, want %s", names, want)
+	}
+	if s := got[1].Series[0]; s.Value != 2 || s.Values[0] != "x" || got[1].Labels[0] != "k" {
+		t.Errorf("counter series %+v", s)
+	}
+	if s := got[0].Series[0]; s.Value != -3 {
+		t.Errorf("gauge series %+v", s)
+	}
+	hs := got[2].Series[0]
+	if hs.Count != 3 || hs.Sum != 11 || len(hs.Buckets) != 2 || hs.Buckets[0] != (metrics.Bucket{UpperBound: 1, Count: 1}) || hs.Buckets[1] != (metrics.Bucket{UpperBound: 2, Count: 2}) {
+		t.Errorf("histogram series %+v", hs)
+	}
+	if s := got[3].Series[0]; s.Value != 1.5 || s.Values[0] != "y" {
+		t.Errorf("gauge func series %+v", s)
+	}
+}

@@ -15,21 +15,43 @@
 // cluster must share one); else PARLEY_SECRET_KEY_BASE; else the demo
 // generates one into -data on its first start, so that a restart keeps
 // open pages alive.
+//
+// Restock from outside the web pages (a non-web event, handled exactly as
+// the inventory widget's button: every open page updates):
+//
+//	parley-demo restock [-server http://127.0.0.1:4000] SKU N
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/parley-go/parley/examples/commerce"
 
 	"github.com/parley-go/parley/internal/demo"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "restock" {
+		if err := restock(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "parley-demo restock:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	addr := flag.String("addr", "127.0.0.1:4000", "listen address")
 	data := flag.String("data", "data", "directory for the apps' SQLite files")
 	nodeModules := flag.String("node-modules", "", "node_modules directory holding the phoenix client (default: found above the working directory)")
@@ -70,4 +92,53 @@ func main() {
 		fmt.Fprintln(os.Stderr, "parley-demo:", err)
 		os.Exit(1)
 	}
+}
+
+// restock posts one restock to a running demo's commerce.RestockPath.
+func restock(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("restock", flag.ContinueOnError)
+	server := fs.String("server", "http://127.0.0.1:4000", "the running demo's base URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: parley-demo restock [-server URL] SKU N")
+	}
+	n, err := strconv.Atoi(fs.Arg(1))
+	if err != nil {
+		return fmt.Errorf("N must be a whole number of units, not %q", fs.Arg(1))
+	}
+	body, err := json.Marshal(commerce.RestockRequest{SKU: fs.Arg(0), N: n})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*server, "/")+commerce.RestockPath, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("is the demo running at %s? %w", *server, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s: %s", resp.Status, raw)
+	}
+	var r commerce.RestockResult
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("bad answer %q: %w", raw, err)
+	}
+	_, err = fmt.Fprintf(out, "%s: %d left, %d in carts\n", r.SKU, r.Available, r.Held)
+	return err
 }

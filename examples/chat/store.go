@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-go/parley/internal/sqlitedb"
 )
@@ -15,7 +16,21 @@ var (
 	ErrNotFound = errors.New("chat: no such room or message")
 	ErrNotYours = errors.New("chat: only its sender may change a message")
 	ErrEmpty    = errors.New("chat: empty message")
+	ErrTooLong  = errors.New("chat: message too long")
 )
+
+// MaxBody bounds a message, in characters.
+const MaxBody = 2000
+
+func checkBody(body string) error {
+	switch {
+	case body == "":
+		return ErrEmpty
+	case utf8.RuneCountInString(body) > MaxBody:
+		return ErrTooLong
+	}
+	return nil
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS rooms (
@@ -31,6 +46,12 @@ CREATE TABLE IF NOT EXISTS messages (
 	edited      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_room ON messages(room_id, id);
+CREATE TABLE IF NOT EXISTS reads (
+	user    TEXT NOT NULL,
+	room_id INTEGER NOT NULL,
+	last_id INTEGER NOT NULL,
+	PRIMARY KEY (user, room_id)
+);
 `
 
 // Room is a chat room.
@@ -178,6 +199,26 @@ func (s *Store) Before(ctx context.Context, room, id int64, n int) ([]Message, e
 	return ms, err
 }
 
+// After returns up to n messages of room newer than message id, oldest
+// first.
+func (s *Store) After(ctx context.Context, room, id int64, n int) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+msgCols+` FROM messages WHERE room_id = ? AND id > ? ORDER BY id LIMIT ?`, room, id, n)
+	if err != nil {
+		return nil, err
+	}
+	return scanMessages(rows)
+}
+
+// HasAfter reports whether room has messages newer than id.
+func (s *Store) HasAfter(ctx context.Context, room, id int64) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM messages WHERE room_id = ? AND id > ? LIMIT 1`, room, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // HasBefore reports whether room has messages older than id.
 func (s *Store) HasBefore(ctx context.Context, room, id int64) (bool, error) {
 	var one int
@@ -206,8 +247,8 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 
 // Create adds a message to room.
 func (s *Store) Create(ctx context.Context, room int64, sender, body string) (Message, error) {
-	if body == "" {
-		return Message{}, ErrEmpty
+	if err := checkBody(body); err != nil {
+		return Message{}, err
 	}
 	if _, err := s.Room(ctx, room); err != nil {
 		return Message{}, err
@@ -223,8 +264,8 @@ func (s *Store) Create(ctx context.Context, room int64, sender, body string) (Me
 
 // Update changes the body of a message of sender.
 func (s *Store) Update(ctx context.Context, id int64, sender, body string) (Message, error) {
-	if body == "" {
-		return Message{}, ErrEmpty
+	if err := checkBody(body); err != nil {
+		return Message{}, err
 	}
 	var m Message
 	err := sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
@@ -255,4 +296,45 @@ func (s *Store) Delete(ctx context.Context, id int64, sender string) (Message, e
 		return m, ErrNotYours
 	}
 	return m, nil
+}
+
+// StartReading gives a user seen for the first time a read mark at the
+// newest message of every room, so only what comes later is unread.
+func (s *Store) StartReading(ctx context.Context, user string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO reads(user, room_id, last_id)
+		SELECT ?, r.id, coalesce((SELECT max(id) FROM messages WHERE room_id = r.id), 0) FROM rooms r`, user)
+	return err
+}
+
+// MarkRead records that user has read room up to message id (marks only
+// move forward) and reports whether the mark moved.
+func (s *Store) MarkRead(ctx context.Context, user string, room, id int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO reads(user, room_id, last_id) VALUES (?, ?, ?)
+		ON CONFLICT(user, room_id) DO UPDATE SET last_id = excluded.last_id WHERE excluded.last_id > reads.last_id`, user, room, id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Unread counts, per room, the messages of others after user's read mark.
+func (s *Store) Unread(ctx context.Context, user string) (map[int64]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT m.room_id, count(*) FROM messages m
+		JOIN reads r ON r.user = ? AND r.room_id = m.room_id
+		WHERE m.id > r.last_id AND m.sender != ? GROUP BY m.room_id`, user, user)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var room int64
+		var n int
+		if err := rows.Scan(&room, &n); err != nil {
+			return nil, err
+		}
+		out[room] = n
+	}
+	return out, rows.Err()
 }

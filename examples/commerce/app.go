@@ -54,6 +54,25 @@ type App struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	// catalogMu guards catalog, the products as first loaded (names and
+	// SKUs do not change), for the "customers also bought" block.
+	catalogMu sync.Mutex
+	catalog   []Product
+}
+
+// products returns the catalog, loading it once.
+func (a *App) products(ctx context.Context) ([]Product, error) {
+	a.catalogMu.Lock()
+	defer a.catalogMu.Unlock()
+	if a.catalog == nil {
+		all, err := a.store.Products(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.catalog = all
+	}
+	return a.catalog, nil
 }
 
 // New opens the store and starts the sweeper that releases expired
@@ -121,6 +140,17 @@ func Topic(sku string) string { return "inventory:" + sku }
 func (a *App) changed(sku string) {
 	if err := channel.Broadcast(context.Background(), a.cfg.PubSub, Topic(sku), "changed", map[string]string{"sku": sku}); err != nil {
 		a.cfg.Logger.Warn("commerce: broadcast failed", "sku", sku, "err", err)
+	}
+}
+
+// CartTopic is the pubsub topic of one user's cart: every tab and device
+// of the user hears when it changes (the session handoff of seed 000).
+func CartTopic(userID string) string { return "cart:" + userID }
+
+// cartChanged tells every page of userID that their cart changed.
+func (a *App) cartChanged(userID string) {
+	if err := channel.Broadcast(context.Background(), a.cfg.PubSub, CartTopic(userID), "cart", map[string]string{"user_id": userID}); err != nil {
+		a.cfg.Logger.Warn("commerce: broadcast failed", "user", userID, "err", err)
 	}
 }
 

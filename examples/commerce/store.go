@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 `
 
+// MaxRestock bounds one restock, in units.
+const MaxRestock = 10000
+
+// ErrBadRestock refuses a restock count out of range.
+var ErrBadRestock = errors.New("commerce: restock count out of range")
+
 // Product is a product and its availability.
 type Product struct {
 	SKU, Name, Description string
@@ -345,8 +351,8 @@ func (s *Store) NaiveCheckout(ctx context.Context, sku, userID string) error {
 
 // Restock adds n units.
 func (s *Store) Restock(ctx context.Context, sku string, n int) error {
-	if n <= 0 || n > 10000 {
-		return fmt.Errorf("commerce: restock by %d: must be 1 to 10000", n)
+	if n <= 0 || n > MaxRestock {
+		return fmt.Errorf("%w: restock by %d: must be 1 to %d", ErrBadRestock, n, MaxRestock)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + ? WHERE sku = ?`, n, sku)

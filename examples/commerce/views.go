@@ -21,7 +21,10 @@ func user(s *live.Socket, params url.Values) (id, name string) {
 		id = "guest"
 	}
 	if name == "" {
-		name = "Guest " + id
+		name = "Guest"
+		if id != "guest" {
+			name += " " + id
+		}
 	}
 	s.Assign("userID", id)
 	s.Assign("userName", name)
@@ -55,6 +58,7 @@ func (v *naiveProduct) Mount(s *live.Socket, params url.Values) error {
 	s.Assign("product", p)
 	s.Assign("price", price(p.PriceCents))
 	s.Assign("inCart", in)
+	s.Assign("ordered", false)
 	setMessage(s, "", "")
 	return nil
 }
@@ -81,6 +85,12 @@ func (v *naiveProduct) HandleEvent(s *live.Socket, e live.Event) error {
 			return nil
 		}
 		v.app.changed(v.sku)
+		// The stock as it is now (the page reads it again), and no "Add
+		// to cart" under your own order.
+		if p, err := v.app.store.Product(ctx, v.sku); err == nil {
+			s.Assign("product", p)
+		}
+		s.Assign("ordered", true)
 		setMessage(s, "ok", "Order placed. Thank you!")
 	}
 	return nil
@@ -132,7 +142,7 @@ func (v *betterProduct) alsoBought(ctx context.Context) (any, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	all, err := v.app.store.Products(ctx)
+	all, err := v.app.products(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +180,7 @@ func (v *betterProduct) refresh(s *live.Socket) error {
 	s.Assign("available", p.Available())
 	s.Assign("soldOut", p.Stock == 0)
 	s.Assign("heldByOthers", !mine && p.Stock > 0 && p.Available() <= 0)
+	s.Assign("reason", heldReason(p))
 	if mine {
 		v.hold = &h
 		s.Assign("hold", true)
@@ -223,8 +234,9 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 			setMessage(s, "error", userMessage(err))
 			return v.refresh(s)
 		}
-		setMessage(s, "ok", fmt.Sprintf("Reserved for you for %s.", remaining(v.app.store.TTL())))
+		setMessage(s, "ok", "Reserved for you: it is yours while the countdown runs.")
 		v.app.changed(v.sku)
+		v.app.cartChanged(v.userID)
 	case "release":
 		if err := v.app.store.Release(ctx, v.sku, v.userID); err != nil {
 			return err
@@ -232,6 +244,7 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 		v.stopTick()
 		setMessage(s, "", "Removed from your cart.")
 		v.app.changed(v.sku)
+		v.app.cartChanged(v.userID)
 	case "checkout":
 		err := v.app.store.Checkout(ctx, v.sku, v.userID)
 		v.stopTick()
@@ -240,6 +253,7 @@ func (v *betterProduct) HandleEvent(s *live.Socket, e live.Event) error {
 		} else {
 			setMessage(s, "ok", "Order placed. Thank you!")
 			v.app.changed(v.sku)
+			v.app.cartChanged(v.userID)
 		}
 	}
 	return v.refresh(s)
@@ -267,10 +281,32 @@ func (v *betterProduct) HandleInfo(s *live.Socket, msg any) error {
 		v.scheduleTick(s)
 	case *pubsub.Message:
 		if m.Event == "changed" {
-			return v.refresh(s)
+			// Somebody else's change: a message about an earlier action
+			// of ours no longer describes the page.
+			before := buyState(s)
+			if err := v.refresh(s); err != nil {
+				return err
+			}
+			if buyState(s) != before && s.Get("messageKind") != "reason" {
+				setMessage(s, "", "")
+			}
 		}
 	}
 	return nil
+}
+
+// buyState is what the buy box shows.
+func buyState(s *live.Socket) string {
+	return fmt.Sprint(s.Get("hold"), s.Get("soldOut"), s.Get("heldByOthers"), s.Get("available"))
+}
+
+// heldReason says why "Add to cart" is disabled when every unit left sits
+// in other carts.
+func heldReason(p Product) string {
+	if p.Held == 1 {
+		return "The last one is in someone else's cart. If they don't buy it, it comes back here."
+	}
+	return fmt.Sprintf("All %d left are in other shoppers' carts. If they don't buy them, they come back here.", p.Held)
 }
 
 // inventory is the small live stock widget with a restock form.
@@ -295,6 +331,7 @@ func (v *inventory) refresh(s *live.Socket) error {
 	}
 	s.SetTitle("Inventory: " + p.Name)
 	s.Assign("product", p)
+	s.Assign("available", p.Available())
 	return nil
 }
 
@@ -311,12 +348,11 @@ func (v *inventory) HandleEvent(s *live.Socket, e live.Event) error {
 		setMessage(s, "error", "Enter a number of units.")
 		return nil
 	}
-	if err := v.app.store.Restock(s.Context(), v.sku, n); err != nil {
-		setMessage(s, "error", err.Error())
+	if _, err := v.app.Restock(s.Context(), v.sku, n); err != nil {
+		setMessage(s, "error", strings.TrimPrefix(err.Error(), "commerce: "))
 		return nil
 	}
 	setMessage(s, "ok", fmt.Sprintf("Restocked %d.", n))
-	v.app.changed(v.sku)
 	return v.refresh(s)
 }
 
@@ -347,6 +383,10 @@ func (v *cart) Mount(s *live.Socket, params url.Values) error {
 	v.subscribed = map[string]bool{}
 	setMessage(s, "", "")
 	s.SetTitle("Your cart")
+	// The cart follows its user across tabs and devices.
+	if err := s.Subscribe(CartTopic(v.userID)); err != nil {
+		return err
+	}
 	return v.refresh(s)
 }
 
@@ -400,6 +440,7 @@ func (v *cart) HandleEvent(s *live.Socket, e live.Event) error {
 		return nil
 	}
 	v.app.changed(sku)
+	v.app.cartChanged(v.userID)
 	return v.refresh(s)
 }
 
@@ -409,7 +450,7 @@ func (v *cart) HandleInfo(s *live.Socket, msg any) error {
 		v.ticking = false
 		return v.refresh(s)
 	case *pubsub.Message:
-		if strings.HasPrefix(m.Topic, "inventory:") {
+		if strings.HasPrefix(m.Topic, "inventory:") || m.Topic == CartTopic(v.userID) {
 			return v.refresh(s)
 		}
 	}

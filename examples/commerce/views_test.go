@@ -24,7 +24,10 @@ func newApp(t *testing.T, ttl time.Duration) (*App, *live.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := New(context.Background(), Config{DataDir: t.TempDir(), HoldTTL: ttl, SweepInterval: 20 * time.Millisecond, PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
+	app, err := New(context.Background(), Config{DataDir: t.TempDir(), HoldTTL: ttl, SweepInterval: 20 * time.Millisecond, PubSub: ps,
+		Logger: slog.New(slog.DiscardHandler),
+		// only TestBetterProductAlsoBoughtAsync waits for the also-bought block
+		AlsoBoughtDelay: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +168,8 @@ func TestLastItemRace(t *testing.T) {
 // The better page's "customers also bought" block loads asynchronously:
 // loading in the dead render and at join, then the other products.
 func TestBetterProductAlsoBoughtAsync(t *testing.T) {
-	_, l := newApp(t, time.Minute)
+	app, l := newApp(t, time.Minute)
+	app.cfg.AlsoBoughtDelay = 10 * time.Millisecond
 	v := livetest.Mount(t, l, "/commerce/better_products/limited-lamp?user_id=9&user_name=Kim")
 	if !strings.Contains(v.DeadHTML, `<section id="also-bought"><h2>Customers also bought</h2><p class="loading">Loading…</p></section>`) {
 		t.Fatalf("dead render: %s", v.DeadHTML)

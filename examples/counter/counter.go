@@ -25,8 +25,10 @@ func Register(l *live.Server) {
 }
 
 var statics = []string{
-	`<main class="counter"><h1>Count: <span id="count">`,
-	`</span></h1><button id="dec" phx-click="dec">−</button> <button id="inc" phx-click="inc">+</button><p>Server ticks: <span id="ticks">`,
+	`<main class="counter"><style>.counter{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:1rem auto;padding:0 1rem}` +
+		`.counter a{color:#4b5fd6}.counter button{font-size:1.25rem;min-width:3rem;padding:.3rem .8rem;margin-right:.5rem}` +
+		`.counter .ticks{color:#555}</style><p><a id="home" href="/">← All apps</a></p><h1>Count: <span id="count">`,
+	`</span></h1><button id="dec" phx-click="dec">−</button> <button id="inc" phx-click="inc">+</button><p class="ticks">Server ticks: <span id="ticks">`,
 	`</span></p></main>`,
 }
 

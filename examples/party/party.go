@@ -7,10 +7,17 @@
 // Wire protocol on topic "room:<name>" (connect param "username"):
 //   - client "start_pointing" → reply ok; the pusher becomes the driver;
 //     broadcast "new_card" {card: {id, title, description}};
-//   - client "user_estimated" {points} → the user's presence meta gets
-//     points; once every present user voted: broadcast "winner" {points}, or
-//     "tie" {points: [a, b]} without a majority (the two most voted,
-//     ascending);
+//   - client "user_estimated" {points, card?} → the user's presence meta
+//     gets points (a user may change their vote until the round closes;
+//     a vote for another card than the current one, or after the round
+//     closed, gets an error reply and changes nothing); once every
+//     present user voted, the round closes: broadcast "winner" {points,
+//     votes} or "tie" {points: [every value sharing the most votes,
+//     ascending], votes}, where votes maps every voter to their points;
+//   - a user who leaves without voting no longer holds the round up: the
+//     remaining users' votes are tallied when the last of them has voted,
+//     or at once when they all had; a driver who leaves hands the role to
+//     the first remaining user by name: broadcast "driver" {driver};
 //   - client "next_card" {points} (driver only) → the card is saved with its
 //     points; broadcast "new_card" with the next card, or "cards_done";
 //   - "new_card" is intercepted by every channel, which clears its user's
@@ -31,6 +38,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parley-go/parley/channel"
@@ -86,6 +94,10 @@ type App struct {
 	tracker *presence.Tracker
 	deck    []Card
 	log     *slog.Logger
+
+	// mu guards closed: per room, the card whose round is over (tallied).
+	mu     sync.Mutex
+	closed map[string]int
 }
 
 // New opens party.db under cfg.DataDir.
@@ -100,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{db: db, tracker: cfg.Tracker, deck: Deck(), log: cfg.Logger}, nil
+	return &App{db: db, tracker: cfg.Tracker, deck: Deck(), log: cfg.Logger, closed: map[string]int{}}, nil
 }
 
 // Close closes the database.
@@ -239,33 +251,65 @@ func (a *App) next(ctx context.Context, roomName, user string, points int) (*Car
 	return dealt, err
 }
 
-// Tally decides a finished vote: the winner when one value has more than
-// half the votes, else a tie of the two most voted values (more votes
-// first, then the smaller value), in ascending order.
+// Tally decides a finished vote: the value with the most votes wins;
+// when several values share the most votes, tie lists every one of them,
+// ascending.
 func Tally(votes []int) (winner int, tie []int) {
 	if len(votes) == 0 {
 		return 0, nil
 	}
 	count := map[int]int{}
+	top := 0
 	for _, v := range votes {
 		count[v]++
+		top = max(top, count[v])
 	}
-	values := make([]int, 0, len(count))
-	for v := range count {
-		values = append(values, v)
-	}
-	sort.Slice(values, func(i, j int) bool {
-		if count[values[i]] != count[values[j]] {
-			return count[values[i]] > count[values[j]]
+	for v, n := range count {
+		if n == top {
+			tie = append(tie, v)
 		}
-		return values[i] < values[j]
-	})
-	if count[values[0]]*2 > len(votes) || len(values) == 1 {
-		return values[0], nil
 	}
-	tie = []int{values[0], values[1]}
+	if len(tie) == 1 {
+		return tie[0], nil
+	}
 	sort.Ints(tie)
 	return 0, tie
+}
+
+// closeRound marks the room's round on card closed and reports whether
+// this call closed it (so exactly one tally is broadcast per card).
+func (a *App) closeRound(roomName string, card int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.closed[roomName]; ok && c == card {
+		return false
+	}
+	a.closed[roomName] = card
+	return true
+}
+
+// roundClosed reports whether the room's round on card is over.
+func (a *App) roundClosed(roomName string, card int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := a.closed[roomName]
+	return ok && c == card
+}
+
+// openRound starts voting on a newly dealt card.
+func (a *App) openRound(roomName string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.closed, roomName)
+}
+
+// setDriver hands the room's driver role to user.
+func (a *App) setDriver(ctx context.Context, roomName, user string) error {
+	_, err := a.db.ExecContext(ctx, `UPDATE rooms SET driver = ? WHERE name = ?`, user, roomName)
+	if err != nil {
+		return fmt.Errorf("party: set driver: %w", err)
+	}
+	return nil
 }
 
 //go:embed static

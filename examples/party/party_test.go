@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,9 @@ func TestTally(t *testing.T) {
 		{[]int{3, 3, 5}, 3, nil},
 		{[]int{8}, 8, nil},
 		{[]int{2, 2}, 2, nil},
-		{[]int{1, 2, 3}, 0, []int{1, 2}},
+		{[]int{1, 2, 3}, 0, []int{1, 2, 3}},
+		{[]int{3, 5, 8}, 0, []int{3, 5, 8}},
+		{[]int{3, 3, 5, 8}, 3, nil},
 		{[]int{5, 5, 3, 3}, 0, []int{3, 5}},
 		{[]int{13, 8, 8, 5, 5}, 0, []int{5, 8}},
 		{[]int{1, 1, 1, 2, 3}, 1, nil},
@@ -114,7 +117,7 @@ func TestPointingFlow(t *testing.T) {
 	cy.RefuteFrame(t, "winner", 20*time.Millisecond)
 	cy.Push(t, "user_estimated", map[string]int{"points": 5}).Ok(t)
 	for _, ch := range []*channeltest.Channel{ana, bo, cy} {
-		if got := string(ch.ExpectPush(t, "winner")); got != `{"points":3}` {
+		if got := string(ch.ExpectPush(t, "winner")); got != `{"points":3,"votes":{"ana":3,"bo":3,"cy":5}}` {
 			t.Fatalf("winner %s", got)
 		}
 	}
@@ -149,11 +152,11 @@ func TestPointingFlow(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// A split vote: tie of the two most voted, ascending.
+	// A split vote: a tie of every value, ascending.
 	ana.Push(t, "user_estimated", map[string]int{"points": 8}).Ok(t)
 	bo.Push(t, "user_estimated", map[string]int{"points": 2}).Ok(t)
 	cy.Push(t, "user_estimated", map[string]int{"points": 5}).Ok(t)
-	if got := string(ana.ExpectPush(t, "tie")); got != `{"points":[2,5]}` {
+	if got := string(ana.ExpectPush(t, "tie")); got != `{"points":[2,5,8],"votes":{"ana":8,"bo":2,"cy":5}}` {
 		t.Fatalf("tie %s", got)
 	}
 	est, err := f.app.Estimates(context.Background(), "r")
@@ -208,5 +211,45 @@ func TestVotesCarryTheirCard(t *testing.T) {
 	var v struct{ Points, Card int }
 	if err := p.Metas[0].Decode(&v); err != nil || v.Points != 5 || v.Card != 1 {
 		t.Fatalf("meta %s: %v", p.Metas[0], err)
+	}
+}
+
+// TestLeaversDoNotBlock: a voter who leaves without voting no longer
+// holds the round up; a driver who leaves hands the role on; the round
+// closes once; votes for another card or after the close are refused.
+func TestLeaversDoNotBlock(t *testing.T) {
+	f := newFixture(t)
+	ana, bo, cy := f.join(t, "ana"), f.join(t, "bo"), f.join(t, "cy")
+	ana.Push(t, "start_pointing", nil).Ok(t)
+	for _, ch := range []*channeltest.Channel{ana, bo, cy} {
+		ch.ExpectPush(t, "new_card")
+	}
+	if r := bo.Push(t, "user_estimated", map[string]int{"points": 3, "card": 2}); r.Status != "error" || !strings.Contains(string(r.Response), "card 2 is not being estimated") {
+		t.Fatalf("vote for another card: %s %s", r.Status, r.Response)
+	}
+	bo.Push(t, "user_estimated", map[string]int{"points": 3, "card": 1}).Ok(t)
+	bo.Push(t, "user_estimated", map[string]int{"points": 5, "card": 1}).Ok(t) // changed
+	// The driver leaves without voting: bo (first by name) drives.
+	ana.Leave(t)
+	for _, ch := range []*channeltest.Channel{bo, cy} {
+		if got := string(ch.ExpectPush(t, "driver")); got != `{"driver":"bo"}` {
+			t.Fatalf("driver %s", got)
+		}
+	}
+	cy.RefuteFrame(t, "winner", 20*time.Millisecond)
+	// cy leaves too: bo's vote is the round.
+	cy.Leave(t)
+	if got := string(bo.ExpectPush(t, "winner")); got != `{"points":5,"votes":{"bo":5}}` {
+		t.Fatalf("winner %s", got)
+	}
+	if r := bo.Push(t, "user_estimated", map[string]int{"points": 8}); r.Status != "error" || !strings.Contains(string(r.Response), "round is closed") {
+		t.Fatalf("vote after the close: %s %s", r.Status, r.Response)
+	}
+	bo.Push(t, "next_card", map[string]int{"points": 5}).Ok(t)
+	if nc := decode[struct {
+		Card   Card
+		Driver string
+	}](t, bo.ExpectPush(t, "new_card")); nc.Card.ID != 2 || nc.Driver != "bo" {
+		t.Fatalf("new card %+v", nc)
 	}
 }

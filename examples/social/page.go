@@ -8,8 +8,10 @@ const pageHTML = `<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px/1.5 system-ui,sans-serif;margin:1rem 2rem}header{display:flex;justify-content:space-between;align-items:center}
 .feeds{display:flex;gap:1rem}.feeds iframe{flex:1;height:38rem;border:3px solid lightgray;border-radius:10px}
-header iframe{height:3.5rem;width:26rem;border:none}</style>
+header iframe{height:5.5rem;width:26rem;max-width:100%;border:none}
+@media (max-width:40rem){body{margin:.5rem}header{flex-direction:column;align-items:stretch}.feeds{flex-direction:column}.feeds iframe{height:30rem}}</style>
 </head><body>
+<p><a id="home" href="/">← All apps</a> · from the talk of seed 000: open this page in two windows, move the slider in one.</p>
 <header><h2>Give the user quality over quantity</h2><iframe title="rate" src="/social/rate_intensity"></iframe></header>
 <div class="feeds"><iframe title="naive feed" src="/social/posts"></iframe><iframe title="better feed" src="/social/better_posts"></iframe></div>
 </body></html>`

@@ -69,6 +69,45 @@ type betterView struct {
 	count  int        // passing posts that came while paused
 	paused bool
 	times  ring[int64] // when the last pauseWindow passing posts were made
+	// checking: a resumeCheck is due (one at a time, while paused).
+	checking bool
+}
+
+// resumeCheck asks a paused better feed whether posts have slowed down.
+type resumeCheck struct{}
+
+// slowAt reports whether posts have slowed down at now (unix ms): a post
+// arriving now would not pause the feed, since it and the last
+// pauseWindow-1 passing posts span at least (pauseWindow-1) PauseGaps.
+// The paused feed resumes by itself then, showing what it held.
+func (v *betterView) slowAt(now int64) bool {
+	t := v.times.items()
+	if len(t) < pauseWindow-1 {
+		return true
+	}
+	return now-t[len(t)-(pauseWindow-1)] >= (pauseWindow-1)*v.app.cfg.PauseGap.Milliseconds()
+}
+
+// resume shows the held posts at the top and lets posts flow again.
+func (v *betterView) resume() {
+	// The held posts go to the top, oldest first so the newest ends up
+	// first; the count may exceed them, but the limit would drop the
+	// others anyway.
+	for _, p := range v.held.items() {
+		v.shown.push(p)
+		newest(v.posts, p)
+	}
+	v.held.reset()
+	v.count, v.paused = 0, false
+}
+
+// watch arms the resume check of a paused feed, a quarter PauseGap away,
+// so the banner is never wrong for longer than that.
+func (v *betterView) watch(s *live.Socket) {
+	if v.paused && !v.checking {
+		v.checking = true
+		s.SendAfter(v.app.cfg.PauseGap/4, resumeCheck{})
+	}
 }
 
 // pauseWindow is how many recent posts the pause looks at: it pauses
@@ -122,6 +161,8 @@ func (v *betterView) assign(s *live.Socket) {
 	set(s, "paused", v.paused)
 	set(s, "count", v.count)
 	set(s, "gap", v.app.cfg.PauseGap.Round(time.Second/10).String())
+	set(s, "window", ((pauseWindow - 1) * v.app.cfg.PauseGap).Round(time.Second/10).String())
+	set(s, "windowPosts", pauseWindow-1)
 }
 
 // set assigns a comparable value unless the assign already holds it.
@@ -136,6 +177,15 @@ func (v *betterView) Render(s *live.Socket) (*diff.Node, error) {
 }
 
 func (v *betterView) HandleInfo(s *live.Socket, msg any) error {
+	if _, ok := msg.(resumeCheck); ok {
+		v.checking = false
+		if v.paused && v.slowAt(time.Now().UnixMilli()) {
+			v.resume()
+		}
+		v.watch(s)
+		v.assign(s)
+		return nil
+	}
 	posts := v.handle(s, msg)
 	if len(posts) == 0 {
 		return nil
@@ -160,6 +210,7 @@ func (v *betterView) HandleInfo(s *live.Socket, msg any) error {
 		v.shown.push(p)
 		newest(v.posts, p)
 	}
+	v.watch(s)
 	v.assign(s)
 	return nil
 }
@@ -167,15 +218,7 @@ func (v *betterView) HandleInfo(s *live.Socket, msg any) error {
 func (v *betterView) HandleEvent(s *live.Socket, e live.Event) error {
 	switch e.Name {
 	case "show_new":
-		// The held posts go to the top, oldest first so the newest ends
-		// up first; the count may exceed them, but the limit would drop
-		// the others anyway.
-		for _, p := range v.held.items() {
-			v.shown.push(p)
-			newest(v.posts, p)
-		}
-		v.held.reset()
-		v.count, v.paused = 0, false
+		v.resume()
 	case "filter":
 		m, err := e.Int("min")
 		if err != nil {

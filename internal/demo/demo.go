@@ -26,6 +26,7 @@ import (
 	"github.com/parley-go/parley/examples/chat"
 	"github.com/parley-go/parley/examples/commerce"
 	"github.com/parley-go/parley/examples/counter"
+	"github.com/parley-go/parley/examples/draw"
 	"github.com/parley-go/parley/examples/lobby"
 	"github.com/parley-go/parley/examples/party"
 	"github.com/parley-go/parley/examples/social"
@@ -130,19 +131,35 @@ func (d *Demo) Close() error {
 // App is one entry of the index page.
 type App struct {
 	Path, Name, About string
+	// Talk names the talk the app acts out (the project's seeds).
+	Talk string
+	// Second, if set, opens the same app as a second user.
+	Second string
 }
 
 // Apps lists the demo apps.
 var apps = []App{
-	{"/lobby", "Lobby", "A broadcast chat: pick a name and talk in a room."},
-	{"/party", "Pointing Party", "Ticket estimation with live presence: who is here, who voted, the winner."},
-	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire."},
-	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout."},
-	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "Live stock, cart reservations with a countdown, disabled buttons with the reason."},
-	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form (a backend event for every page)."},
-	{"/social", "Social feed", "A firehose of posts at a rate everyone shares: the naive feed, and a better one that pauses and filters by relevance."},
-	{"/chat/rooms/1", "Chat", "LiveView streams: rooms, messages sent once and forgotten by the server, edit, delete, infinite scroll-back."},
-	{"/blog", "Blog", "Reading ghosts: every reader of a post is a colored tag at the left edge that follows their scrolling (a JS hook and presence)."},
+	{"/lobby", "Lobby", "A broadcast chat: who is in the room, joins and leaves announced, the last messages for late joiners, and nothing you type is lost while the server is away.",
+		"“Realtime Web” (Tyr Chen, 2017)", ""},
+	{"/party", "Pointing Party", "Ticket estimation with live presence: who is here and who voted, the driver deals cards, every vote revealed when the round ends.",
+		"“Harnessing the Real-Time Web With Phoenix Channels & Presence” (Sophie DeBenedetto, Michael Stalker)", ""},
+	{"/chat/rooms/1", "Chat", "LiveView streams: log in, rooms that open at the newest message, messages sent once and forgotten by the server, edit and delete your own, scroll back and forth through the history.",
+		"“LiveView Handles the Hard Parts: Optimizing WebSocket Communication with LiveView Streams” (Sophie DeBenedetto, GOTO Copenhagen 2023)", ""},
+	{"/social", "Social feed", "A firehose of posts at a rate everyone shares: the naive feed, and a better one that pauses, resumes when posts slow down, and filters by relevance.",
+		"“Designing Real-time Web Apps” (Tim Mecklem)", ""},
+	{"/commerce", "Commerce, side by side", "Two shoppers after the last raincoat and the stock room's widget: live stock, reservations with a countdown, the reason a button is disabled.",
+		"“Designing Real-time Web Apps” (Tim Mecklem)", ""},
+	{"/commerce/better_products/rare-raincoat?user_id=110&user_name=Parker", "Commerce, better", "One shopper's page (Parker); open the second shopper in another window.",
+		"“Designing Real-time Web Apps” (Tim Mecklem)", "/commerce/better_products/rare-raincoat?user_id=120&user_name=Andrew"},
+	{"/commerce/products/scarce-scarf?user_id=11&user_name=Tim", "Commerce, naive", "Scarce stock the old way: the bad news comes at checkout.",
+		"“Designing Real-time Web Apps” (Tim Mecklem)", "/commerce/products/scarce-scarf?user_id=12&user_name=Katie"},
+	{"/commerce/inventory/rare-raincoat", "Inventory", "The live stock widget with a restock form; `parley-demo restock rare-raincoat 1` does the same from a shell.",
+		"“Designing Real-time Web Apps” (Tim Mecklem)", ""},
+	{"/blog", "Blog", "Reading ghosts: every reader of a post is a colored tag at the left edge that follows their scrolling (a JS hook and presence).",
+		"“Realtime Updates with LiveView” (a blog post)", ""},
+	{"/draw", "Whiteboard", "Collaborative drawing: every participant's strokes and cursor live, the drawing so far for late joiners, who is drawing.",
+		"“Designing Real-time Web Apps” (Tim Mecklem): the “But wait, there's more” list", ""},
+	{"/counter", "Counter", "The smallest LiveView: clicks and server ticks, only diffs on the wire.", "", ""},
 }
 
 // New builds the demo.
@@ -201,7 +218,18 @@ func New(cfg Config) (*Demo, error) {
 	d.closers = append(d.closers, pointing.Close)
 	router := &channel.Router{}
 	router.Handle(NodeTopic, func() channel.Channel { return nodeInfo{node: ep.PubSub().Node()} })
-	lobby.Register(router)
+	chatter, err := lobby.New(lobby.Config{Tracker: tracker})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	chatter.Register(router)
+	whiteboard, err := draw.New(draw.Config{Tracker: tracker})
+	if err != nil {
+		_ = d.Close()
+		return nil, err
+	}
+	whiteboard.Register(router)
 	pointing.Register(router)
 	if cfg.Routes != nil {
 		cfg.Routes(router)
@@ -237,13 +265,20 @@ func New(cfg Config) (*Demo, error) {
 	}
 	d.closers = append(d.closers, shop.Close)
 	shop.Register(lv)
-	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger})
+	ep.Handle("GET /commerce", shop.Page())
+	ep.Handle(commerce.RestockPath, shop.RestockHandler())
+	talk, err := chat.New(context.Background(), chat.Config{DataDir: cfg.DataDir, PubSub: ep.PubSub(), Logger: cfg.Logger,
+		Secret: appKey(secrets, "chat login")})
 	if err != nil {
 		_ = d.Close()
 		return nil, err
 	}
 	d.closers = append(d.closers, talk.Close)
 	talk.Register(lv)
+	chatHTTP := talk.Handler()
+	ep.Handle("/chat/login", chatHTTP)
+	ep.Handle("/chat/logout", chatHTTP)
+	ep.Handle("GET "+chat.AssetsPrefix, chatHTTP)
 	feed, err := social.New(social.Config{PubSub: ep.PubSub(), Logger: cfg.Logger})
 	if err != nil {
 		_ = d.Close()
@@ -265,6 +300,8 @@ func New(cfg Config) (*Demo, error) {
 	}
 	ep.Handle("/lobby", lobby.Page())
 	ep.Handle("/lobby/", lobby.Page())
+	ep.Handle("/draw", draw.Page())
+	ep.Handle("/draw/", draw.Page())
 	ep.Handle("/party", party.Page())
 	ep.Handle("/party/", party.Page())
 	ep.Handle("GET /{$}", http.HandlerFunc(index))
@@ -308,10 +345,13 @@ func favicon(w http.ResponseWriter, _ *http.Request) {
 var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Parley demo</title><link rel="icon" href="/favicon.svg">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}
+#apps{list-style:none;padding:0}#apps li{margin:.9rem 0}.talk{color:#555;font-size:.9rem;display:block}a{color:#4b5fd6}</style>
 </head><body>
 <h1>Parley demo apps</h1>
-<ul>{{range .}}<li><a href="{{.Path}}">{{.Name}}</a>: {{.About}}</li>{{end}}</ul>
+<p id="how">Real-time apps are about more than one person: open each app in <strong>two windows side by side</strong>
+(or on two devices), as a different user in each, and watch one window follow what you do in the other.</p>
+<ul id="apps">{{range .}}<li><a class="app" href="{{.Path}}">{{.Name}}</a>{{with .Second}} · <a class="second" href="{{.}}">as a second user</a>{{end}}: {{.About}}{{with .Talk}}<span class="talk">From the talk {{.}}</span>{{end}}</li>{{end}}</ul>
 </body></html>`))
 
 func index(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -80,4 +82,20 @@ func readSecretFile(path string) ([]string, error) {
 		}
 	}
 	return secrets, nil
+}
+
+// appKey derives an app's own signing key (its login cookies) from the
+// secret key base, so a restart with the same secret keeps users logged
+// in. Without a secret of the demo's own, PARLEY_SECRET_KEY_BASE; with
+// neither, nil (the app picks a random key).
+func appKey(secrets []string, label string) []byte {
+	if len(secrets) == 0 {
+		secrets = live.ParseSecretKeyBase(os.Getenv(live.EnvSecretKeyBase))
+	}
+	if len(secrets) == 0 {
+		return nil
+	}
+	h := hmac.New(sha256.New, []byte(secrets[0]))
+	h.Write([]byte("parley demo app key: " + label))
+	return h.Sum(nil)
 }

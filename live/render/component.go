@@ -19,37 +19,19 @@ type Options struct {
 	// renders as a component reference ([diff.Component]) instead of text.
 	// An error stops the render.
 	Component func(args []any) (int32, error)
-	// Memo, if set, tracks the items of ranges between the renders of one
-	// view, as [Template.RenderMemo] does. Ranges whose bodies call
-	// live_component are not tracked (it is not a pure function), so every
-	// component they name is resolved on every render.
+	// Memo, if set, enables per-item change tracking as in
+	// [Template.RenderMemo].
 	Memo *Memo
 }
 
-// RenderWith is [Template.Render] with options: live components and
-// per-item change tracking.
+// RenderWith is [Template.RenderMemo] with options: live components.
 //
 // A {{live_component ...}} action must stand alone in element content
 // (between tags, not inside an attribute or text mixed into the same
 // action); what it prints is the component's id, which the client
 // replaces with the component's tree.
 func (t *Template) RenderWith(data any, changed Changes, opts Options) (*diff.Node, error) {
-	c, err := t.compiled()
-	if err != nil {
-		return nil, err
-	}
-	x, err := c.get()
-	if err != nil {
-		return nil, err
-	}
-	if memo := opts.Memo; memo != nil && memo.c != c {
-		*memo = Memo{c: c, loops: make([]loopMemo, len(c.tracks))}
-	}
-	x.resolve, x.memo = opts.Component, opts.Memo
-	n, err := x.render(c, data, changed)
-	x.resolve, x.memo = nil, nil
-	c.put(x)
-	return n, err
+	return t.render(data, changed, opts.Memo, opts.Component)
 }
 
 // componentStub is live_component outside a live render.

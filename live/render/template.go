@@ -180,7 +180,26 @@ func (t *Template) Render(data any, changed Changes) (*diff.Node, error) {
 // Pass the same memo, and changed relative to the previous call, on every
 // render of one view; a nil memo renders as Render does.
 func (t *Template) RenderMemo(data any, changed Changes, memo *Memo) (*diff.Node, error) {
-	return t.RenderWith(data, changed, Options{Memo: memo})
+	return t.render(data, changed, memo, nil)
+}
+
+func (t *Template) render(data any, changed Changes, memo *Memo, resolve func([]any) (int32, error)) (*diff.Node, error) {
+	c, err := t.compiled()
+	if err != nil {
+		return nil, err
+	}
+	x, err := c.get()
+	if err != nil {
+		return nil, err
+	}
+	if memo != nil && memo.c != c {
+		*memo = Memo{c: c, loops: make([]loopMemo, len(c.tracks))}
+	}
+	x.memo, x.resolve = memo, resolve
+	n, err := x.render(c, data, changed)
+	x.memo, x.resolve = nil, nil
+	c.put(x)
+	return n, err
 }
 
 // compiled returns the compiled plan, compiling it on first use.

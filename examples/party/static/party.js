@@ -9,6 +9,8 @@ let channel = null;
 let me = null;
 let driver = null;
 let lastResult = null;
+let card = null;
+let closed = false;
 
 function pointsOf(metas) {
   const m = metas.find((meta) => meta.points !== null && meta.points !== undefined);
@@ -29,7 +31,9 @@ function renderUsers(presence) {
   });
 }
 
-function showCard(card) {
+function showCard(c) {
+  card = c;
+  closed = false;
   $("no-card").hidden = true;
   $("done").hidden = true;
   $("current").hidden = false;
@@ -37,14 +41,37 @@ function showCard(card) {
   $("card-description").textContent = card.description;
   $("result").textContent = "";
   $("next").hidden = true;
+  $("reveal").replaceChildren();
+  $("vote-hint").hidden = false;
   lastResult = null;
-  for (const b of $("votes").querySelectorAll("button")) b.disabled = false;
+  for (const b of $("votes").querySelectorAll("button")) {
+    b.disabled = false;
+    b.classList.remove("chosen");
+    b.setAttribute("aria-pressed", "false");
+  }
 }
 
-function showResult(text, points) {
+// "3", "3 and 5", "3, 5 and 8"
+function listing(points) {
+  return points.length < 2 ? String(points[0]) : points.slice(0, -1).join(", ") + " and " + points.at(-1);
+}
+
+// showResult closes the round: the result, every vote, no more voting.
+function showResult(text, points, votes) {
+  closed = true;
   $("result").textContent = text;
   lastResult = points;
   $("next").hidden = me !== driver;
+  $("vote-hint").hidden = true;
+  for (const b of $("votes").querySelectorAll("button")) b.disabled = true;
+  const list = $("reveal");
+  list.replaceChildren();
+  for (const [name, p] of Object.entries(votes || {}).sort(([a], [b]) => a < b ? -1 : 1)) {
+    const li = document.createElement("li");
+    li.dataset.user = name;
+    li.textContent = `${name}: ${p}`;
+    list.append(li);
+  }
 }
 
 $("login").addEventListener("submit", (e) => {
@@ -58,8 +85,15 @@ $("login").addEventListener("submit", (e) => {
     b.textContent = p;
     b.dataset.points = p;
     b.addEventListener("click", () => {
-      channel.push("user_estimated", { points: p });
-      for (const other of $("votes").querySelectorAll("button")) other.disabled = other !== b;
+      if (closed || !card) return;
+      channel.push("user_estimated", { points: p, card: card.id })
+        .receive("ok", () => {
+          for (const other of $("votes").querySelectorAll("button")) {
+            other.classList.toggle("chosen", other === b);
+            other.setAttribute("aria-pressed", String(other === b));
+          }
+        })
+        .receive("error", ({ reason }) => { $("status").textContent = reason; });
     });
     $("votes").append(b);
   }
@@ -71,19 +105,26 @@ $("login").addEventListener("submit", (e) => {
   socket.onOpen(() => { $("reconnecting").hidden = true; });
   socket.connect();
   channel = socket.channel("room:" + room, {});
+  window.partyChannel = channel; // for the end-to-end tests
   const presence = new Presence(channel);
   presence.onSync(() => renderUsers(presence));
 
   channel.on("new_card", ({ card, driver: d }) => { driver = d; showCard(card); renderUsers(presence); });
-  channel.on("winner", ({ points }) => showResult(`Winner: ${points} points`, points));
-  channel.on("tie", ({ points }) => showResult(`Tie between ${points[0]} and ${points[1]}`, points[0]));
+  channel.on("winner", ({ points, votes }) => showResult(`Winner: ${points} points`, points, votes));
+  channel.on("tie", ({ points, votes }) => showResult(`Tie between ${listing(points)}`, points[0], votes));
+  channel.on("driver", ({ driver: d }) => {
+    driver = d;
+    renderUsers(presence);
+    if (closed) $("next").hidden = me !== driver;
+  });
   channel.on("cards_done", () => { $("current").hidden = true; $("no-card").hidden = true; $("done").hidden = false; });
 
   channel.join()
-    .receive("ok", ({ card, driver: d }) => {
+    .receive("ok", ({ card: c, driver: d, closed: over }) => {
       driver = d || null;
       $("status").textContent = `in #${room} as ${me}`;
-      if (card) showCard(card);
+      if (c) showCard(c);
+      if (c && over) showResult("This round is over: wait for the next card.", null, {});
     })
     .receive("error", ({ reason }) => { $("status").textContent = "refused: " + reason; });
 

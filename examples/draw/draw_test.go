@@ -1,0 +1,90 @@
+package draw
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/channeltest"
+	"github.com/parley-go/parley/internal/leakcheck"
+	"github.com/parley-go/parley/presence"
+	"github.com/parley-go/parley/pubsub"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// TestStrokesAndBadInput: a stroke reaches the board and is kept for late
+// joiners; absurd coordinates, bad colors and floods are refused with a
+// reason and keep nothing.
+func TestStrokesAndBadInput(t *testing.T) {
+	ps, err := pubsub.New(pubsub.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := presence.New(presence.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		tracker.Close(ctx)
+	})
+	b, err := New(Config{Tracker: tracker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &channel.Router{}
+	b.Register(r)
+	srv, err := channel.NewServer(channel.Config{Router: r, PubSub: ps, Logger: slog.New(slog.DiscardHandler),
+		Connect: func(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
+			return map[string]any{"username": info.Params.Get("username")}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := channeltest.Connect(t, srv, url.Values{"username": {"ann"}}).Join(t, "draw:b", nil).Ok(t)
+	ann.Push(t, "stroke", map[string]any{"points": [][2]float64{{0, 0}, {1, 1}}, "color": "#ABCDEF"}).Ok(t)
+	for _, bad := range []map[string]any{
+		{"points": [][2]float64{{0, 0}, {1e9, 1}}, "color": "#000000"},
+		{"points": [][2]float64{{0, 0}, {-0.1, 1}}, "color": "#000000"},
+		{"points": [][2]float64{{0, 0}}, "color": "#000000"},
+		{"points": [][2]float64{{0, 0}, {1, 1}}, "color": "javascript:"},
+		{"points": "x"},
+	} {
+		if rep := ann.Push(t, "stroke", bad); rep.Status != "error" {
+			t.Fatalf("%v accepted", bad)
+		}
+	}
+	if rep := ann.Push(t, "cursor", map[string]any{"x": 0.5}); rep.Status != "error" {
+		t.Fatal("a cursor without y accepted")
+	}
+	// A flood: pushed until refused (a one-second window allows
+	// MaxStrokesPerSecond); only the accepted strokes are kept.
+	accepted := 0
+	for i := 0; ; i++ {
+		rep := ann.Push(t, "stroke", map[string]any{"points": [][2]float64{{0, 0}, {1, 1}}, "color": "#000000"})
+		if rep.Status == "error" {
+			if !strings.Contains(string(rep.Response), "slow down") {
+				t.Fatalf("flood reply %s", rep.Response)
+			}
+			break
+		}
+		accepted++
+		if i > 1000 {
+			t.Fatal("a flood was never refused")
+		}
+	}
+	got := b.Strokes("draw:b")
+	if got[0].Color != "#abcdef" || got[0].From != "ann" || len(got) != 1+accepted {
+		t.Fatalf("kept %d strokes (accepted %d): %+v", len(got), accepted, got[0])
+	}
+	bob := channeltest.Connect(t, srv, url.Values{"username": {"bob"}}).Join(t, "draw:b", nil)
+	if !strings.Contains(string(bob.Reply.Response), `"color":"#abcdef"`) {
+		t.Fatalf("late joiner reply %s", bob.Reply.Response)
+	}
+}
