@@ -64,7 +64,7 @@ FUZZ_TARGETS = \
 	./live:FuzzDecodeEvent ./live:FuzzConnect ./live:FuzzDecodeForm ./live:FuzzVerify \
 	./live/render:FuzzData ./live/render:FuzzTemplate ./live/diff:FuzzApply ./live/diff:FuzzRoundTrip \
 	./presence:FuzzEnvelope ./presence/crdt:FuzzDelta ./presence/crdt:FuzzState \
-	./pubsub:FuzzDecodeMessage ./internal/jsonstr:FuzzAppend
+	./pubsub:FuzzDecodeMessage ./internal/jsonstr:FuzzAppend ./channel:FuzzRecoverParams
 
 fuzz:
 	@failed=""; for t in $(FUZZ_TARGETS); do \

@@ -38,6 +38,9 @@ type mail struct {
 	msg  wire.Message
 	info any
 	out  *pubsub.Message
+	// replay marks an intercepted broadcast replayed at join: it passes
+	// the floor that drops the live copies.
+	replay bool
 }
 
 // state of a channel instance.
@@ -53,7 +56,8 @@ const (
 type Context struct {
 	sock    *Socket
 	topic   string
-	pattern string // the route pattern, the metrics label
+	pattern string   // the route pattern, the metrics label
+	hist    *history // the route's history, or nil
 	joinRef wire.Ref
 	id      string
 	impl    Channel
@@ -66,6 +70,10 @@ type Context struct {
 
 	state      atomic.Int32
 	intercepts map[string]bool // set once after join
+	// floor is the newest history offset the client has when joined:
+	// recorded broadcasts at or below it are dropped (see the package
+	// doc, "Missed-message recovery").
+	floor atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,7 +83,7 @@ type Context struct {
 	mbox        []mail
 	running     bool
 	overflow    bool
-	pending     []wire.Frame // pushes and broadcasts while joining, sent after the reply
+	pending     []pendingFrame // pushes and broadcasts while joining, sent after the reply
 	subs        map[string]*infoSubscriber
 	timers      map[*time.Timer]struct{}
 	onTerminate []func()
@@ -150,16 +158,26 @@ func (c *Context) Push(event string, payload any) error {
 	return c.send(wire.Frame{Data: frame, Binary: binary})
 }
 
+// pendingFrame is a frame held while joining, with its history offset (0
+// for none).
+type pendingFrame struct {
+	f      wire.Frame
+	offset uint64
+}
+
 // send writes f to the connection, or holds it until the join reply has
 // gone out.
-func (c *Context) send(f wire.Frame) error {
+func (c *Context) send(f wire.Frame) error { return c.sendAt(f, 0) }
+
+// sendAt is send for a frame at a history offset (0 for none).
+func (c *Context) sendAt(f wire.Frame, offset uint64) error {
 	switch c.state.Load() {
 	case stateDead:
 		return ErrNotJoined
 	case stateJoining:
 		c.mu.Lock()
 		if c.state.Load() == stateJoining {
-			c.pending = append(c.pending, f)
+			c.pending = append(c.pending, pendingFrame{f, offset})
 			c.mu.Unlock()
 			return nil
 		}
@@ -169,23 +187,17 @@ func (c *Context) send(f wire.Frame) error {
 }
 
 // Broadcast sends event to every subscriber of the topic, this client
-// included, on every node.
+// included, on every node, recording it in the topic's history if the
+// route keeps one.
 func (c *Context) Broadcast(event string, payload any) error {
 	c.sock.srv.m.broadcasts.Inc()
-	return Broadcast(c.ctx, c.PubSub(), c.topic, event, payload)
+	return c.sock.srv.broadcast(c.ctx, c.topic, event, payload, nil)
 }
 
 // BroadcastFrom is Broadcast that skips this channel.
 func (c *Context) BroadcastFrom(event string, payload any) error {
-	m, err := broadcastMessage(c.topic, event, payload)
-	if err != nil {
-		return err
-	}
 	c.sock.srv.m.broadcasts.Inc()
-	if _, err := c.PubSub().BroadcastFrom(c.ctx, c, m); err != nil {
-		return fmt.Errorf("channel: broadcast_from: %w", err)
-	}
-	return nil
+	return c.sock.srv.broadcast(c.ctx, c.topic, event, payload, c)
 }
 
 // Reply answers a pushed message, possibly long after HandleIn returned.
@@ -294,13 +306,16 @@ func (s *infoSubscriber) Deliver(m *pubsub.Message) { s.c.Send(m) }
 // Deliver implements pubsub.Subscriber: the fastlane. A broadcast goes to
 // the connection as the frame it already is, unless intercepted.
 func (c *Context) Deliver(m *pubsub.Message) {
+	if m.Offset != 0 && m.Offset <= c.floor.Load() {
+		return // the client has it (replayed, or covered by its position)
+	}
 	if c.intercepts[m.Event] {
 		if !c.enqueue(mail{kind: mailOut, out: m}) {
 			c.markOverflow()
 		}
 		return
 	}
-	if c.send(wire.Frame{Data: m.Payload, Binary: m.Binary}) == nil {
+	if c.sendAt(wire.Frame{Data: m.Payload, Binary: m.Binary}, m.Offset) == nil {
 		c.sock.srv.m.deliveries.Inc()
 	}
 }
@@ -397,6 +412,9 @@ func (c *Context) handle(m mail) {
 			c.callback("handle_info", func() error { return h.HandleInfo(c, m.info) })
 		}
 	case mailOut:
+		if !m.replay && m.out.Offset != 0 && m.out.Offset <= c.floor.Load() {
+			return
+		}
 		if h, ok := c.impl.(Interceptor); ok && !dead {
 			payload, err := BroadcastPayload(m.out)
 			if err != nil {
@@ -444,6 +462,27 @@ func (c *Context) doJoin(m wire.Message) {
 		// the client drops it, since it carries the old join ref.
 		defer c.sock.send(wire.AppendText(nil, old.joinRef, old.joinRef, c.topic, wire.EventClose, nil))
 	}
+	// With a history, a bad position refuses before the app's Join runs.
+	var (
+		st     *stream
+		pos    Position
+		hasPos bool
+	)
+	if c.hist != nil {
+		var perr error
+		pos, hasPos, perr = parsePosition(m.Payload)
+		st = c.hist.stream(c.topic, c.PubSub())
+		if cur := st.position(); perr == nil && hasPos && pos.Epoch == cur.Epoch && pos.Offset > cur.Offset {
+			perr = fmt.Errorf("%w: offset %d beyond the newest, %d", ErrBadPosition, pos.Offset, cur.Offset)
+		}
+		if perr != nil {
+			c.sock.srv.m.refused.With(c.pattern, "invalid recovery position").Inc()
+			c.sock.srv.cfg.Logger.Debug("channel: join refused", "topic", c.topic, "err", perr)
+			c.die()
+			c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "error", []byte(`{"reason":"invalid recovery position"}`)))
+			return
+		}
+	}
 	var reply any
 	err := protect(func() error {
 		var err error
@@ -483,6 +522,10 @@ func (c *Context) doJoin(m wire.Message) {
 		c.logFailure("join reply", err)
 		data = []byte("{}")
 	}
+	var p0 Position
+	if st != nil {
+		p0 = st.position() // read before subscribing: see the package doc
+	}
 	if err := c.PubSub().Subscribe(c.topic, c); err != nil {
 		c.logFailure("subscribe", err)
 		c.sock.srv.m.refused.With(c.pattern, "join crashed").Inc()
@@ -496,16 +539,89 @@ func (c *Context) doJoin(m wire.Message) {
 	sm := &c.sock.srv.m
 	sm.joins.With(c.pattern).Inc()
 	sm.joined.With(c.pattern).Inc()
-	// The reply, then what arrived while joining, then everything else:
-	// holding mu keeps a concurrent send from slipping in between.
+	var replay []*pubsub.Message
+	if st != nil {
+		if h := c.sock.srv.subscribedHook; h != nil {
+			h(c.topic)
+		}
+		replay, data = c.recoverFrom(st, p0, pos, hasPos, data)
+	}
+	floor := c.floor.Load()
+	// The reply, the replayed history, then what arrived while joining,
+	// then everything else: holding mu keeps a concurrent send from
+	// slipping in between.
 	c.mu.Lock()
 	c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "ok", data))
-	for _, f := range c.pending {
-		_ = c.sock.conn.Send(f)
+	var outs []mail
+	for _, r := range replay {
+		if c.intercepts[r.Event] {
+			outs = append(outs, mail{kind: mailOut, out: r, replay: true})
+			continue
+		}
+		_ = c.sock.conn.Send(wire.Frame{Data: r.Payload})
+	}
+	if len(outs) > 0 {
+		// Before the live copies already queued, which the floor drops.
+		c.mbox = append(outs, c.mbox...)
+	}
+	for _, p := range c.pending {
+		if p.offset != 0 && p.offset <= floor {
+			continue
+		}
+		_ = c.sock.conn.Send(p.f)
 	}
 	c.pending = nil
 	c.state.Store(stateJoined)
 	c.mu.Unlock()
+}
+
+// recoverFrom snapshots the history for a joining channel subscribed
+// since p0: the broadcasts after the client's position (or after p0 for a
+// fresh join). It sets the floor and returns the replay and the reply with
+// "_recovery", whose offset is where the client stands when the reply
+// arrives (the replayed frames that follow advance it).
+func (c *Context) recoverFrom(st *stream, p0, pos Position, hasPos bool, reply []byte) ([]*pubsub.Message, []byte) {
+	var (
+		replay    []*pubsub.Message
+		newest    uint64
+		ok        bool
+		recovered bool
+		at        = Position{Epoch: st.epoch}
+	)
+	switch {
+	case hasPos && pos.Epoch == st.epoch:
+		replay, newest, ok = st.since(pos.Offset)
+		ok = ok && len(replay) <= c.hist.cfg.MaxReplay
+		recovered = ok
+		at.Offset = pos.Offset
+		if !ok {
+			at.Offset = newest
+		}
+	case hasPos:
+		_, newest, _ = st.since(p0.Offset)
+		at.Offset = newest
+	default:
+		replay, newest, ok = st.since(p0.Offset)
+		at.Offset = p0.Offset
+		if !ok {
+			// Evicted between p0 and now (a tiny window): no replay, and
+			// every live frame since subscribing goes out.
+			replay, newest = nil, 0
+		}
+	}
+	if hasPos && !recovered {
+		replay = nil
+	}
+	c.floor.Store(newest)
+	var rp *bool
+	if hasPos {
+		rp = &recovered
+	}
+	out, okReply := withRecovery(reply, at, rp)
+	if !okReply {
+		c.sock.log().Warn("channel: join reply is not an object: no recovery position sent", "topic", c.topic)
+	}
+	return replay, out
 }
 
 func (c *Context) doIn(m wire.Message) {

@@ -18,17 +18,23 @@ type route struct {
 	name    string // as registered, the metrics label
 	prefix  bool
 	new     func() Channel
+	hist    *history // nil without WithHistory
 }
 
-// Handle routes topics matching pattern to channels made by newChannel.
+// Handle routes topics matching pattern to channels made by newChannel,
+// configured by opts ([WithHistory]).
 // It panics on a pattern with "*" anywhere but at the end, as a bad route is
 // a programming error.
-func (r *Router) Handle(pattern string, newChannel func() Channel) {
+func (r *Router) Handle(pattern string, newChannel func() Channel, opts ...RouteOption) {
 	prefix := strings.HasSuffix(pattern, "*")
 	if strings.Contains(strings.TrimSuffix(pattern, "*"), "*") || pattern == "" {
 		panic(fmt.Sprintf("channel: bad route pattern %q: '*' only at the end", pattern))
 	}
-	r.routes = append(r.routes, route{pattern: strings.TrimSuffix(pattern, "*"), name: pattern, prefix: prefix, new: newChannel})
+	rt := route{pattern: strings.TrimSuffix(pattern, "*"), name: pattern, prefix: prefix, new: newChannel}
+	for _, o := range opts {
+		o(&rt)
+	}
+	r.routes = append(r.routes, rt)
 }
 
 // Match returns the constructor for topic.

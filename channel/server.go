@@ -122,6 +122,10 @@ type Server struct {
 
 	sockets atomic.Int64
 	joins   atomic.Int64
+
+	// subscribedHook, set by tests only, runs in a joining channel's
+	// goroutine between its subscription and its history snapshot.
+	subscribedHook func(topic string)
 }
 
 // NewServer returns a Server for cfg.
@@ -135,6 +139,13 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("channel: %w", err)
 		}
 		cfg.PubSub = ps
+	}
+	if cfg.PubSub.HasAdapter() {
+		for _, rt := range cfg.Router.routes {
+			if rt.hist != nil {
+				return nil, fmt.Errorf("%w: route %q", ErrClusteredHistory, rt.name)
+			}
+		}
 	}
 	if cfg.MaxChannels <= 0 {
 		cfg.MaxChannels = 100
@@ -209,6 +220,58 @@ func Broadcast(ctx context.Context, ps *pubsub.PubSub, topic, event string, payl
 		return err
 	}
 	if _, err := ps.Broadcast(ctx, m); err != nil {
+		return fmt.Errorf("channel: broadcast: %w", err)
+	}
+	return nil
+}
+
+// Broadcast is the package-level [Broadcast] on the server's PubSub that
+// also records the message in the topic's history when the topic's route
+// has one ([WithHistory]).
+func (s *Server) Broadcast(ctx context.Context, topic, event string, payload any) error {
+	return s.broadcast(ctx, topic, event, payload, nil)
+}
+
+// broadcast publishes through the route's history, if any; from, if set,
+// is skipped.
+func (s *Server) broadcast(ctx context.Context, topic, event string, payload any, from pubsub.Subscriber) error {
+	rt := s.router.match(topic)
+	if rt == nil || rt.hist == nil {
+		m, err := broadcastMessage(topic, event, payload)
+		if err != nil {
+			return err
+		}
+		if from != nil {
+			_, err = s.cfg.PubSub.BroadcastFrom(ctx, from, m)
+		} else {
+			_, err = s.cfg.PubSub.Broadcast(ctx, m)
+		}
+		if err != nil {
+			return fmt.Errorf("channel: broadcast: %w", err)
+		}
+		return nil
+	}
+	data, binary, err := encodePayload(payload)
+	if err != nil {
+		return err
+	}
+	if binary {
+		// A binary broadcast frame has no ref to carry an offset.
+		m := &pubsub.Message{Topic: topic, Event: event, Binary: true}
+		if m.Payload, err = wire.AppendBinaryBroadcast(nil, topic, event, data); err != nil {
+			return fmt.Errorf("channel: broadcast: %w", err)
+		}
+		if from != nil {
+			_, err = s.cfg.PubSub.BroadcastFrom(ctx, from, m)
+		} else {
+			_, err = s.cfg.PubSub.Broadcast(ctx, m)
+		}
+		if err != nil {
+			return fmt.Errorf("channel: broadcast: %w", err)
+		}
+		return nil
+	}
+	if err := rt.hist.stream(topic, s.cfg.PubSub).broadcast(ctx, s.cfg.PubSub, event, data, from); err != nil {
 		return fmt.Errorf("channel: broadcast: %w", err)
 	}
 	return nil
@@ -455,6 +518,7 @@ func (s *Socket) join(m wire.Message) {
 	}
 	c := newContext(s, m.Topic, m.JoinRef, rt.new())
 	c.pattern = rt.name
+	c.hist = rt.hist
 	s.chans[m.Topic] = c
 	s.mu.Unlock()
 	s.srv.joins.Add(1)

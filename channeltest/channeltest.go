@@ -203,6 +203,33 @@ func (j *JoinResult) Ok(t testing.TB) *Channel {
 	return j.Channel
 }
 
+// Recovery is the "_recovery" member of a join reply on a route with a
+// history (see channel.WithHistory): the client's position after the
+// reply, and, when the join sent one, whether the missed broadcasts follow.
+type Recovery struct {
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+	Recovered *bool  `json:"recovered"`
+}
+
+// Recovery decodes the reply's "_recovery", failing the test without one.
+func (r *Reply) Recovery(t testing.TB) Recovery {
+	t.Helper()
+	var env struct {
+		Recovery *Recovery `json:"_recovery"`
+	}
+	if err := json.Unmarshal(r.Response, &env); err != nil || env.Recovery == nil {
+		t.Fatalf("channeltest: join reply %s has no _recovery (err %v)", r.Response, err)
+	}
+	return *env.Recovery
+}
+
+// RecoverParams returns join params asking to recover from a position, as
+// the recovery.js helper sends them.
+func RecoverParams(epoch string, offset uint64) map[string]any {
+	return map[string]any{"_recover": map[string]any{"epoch": epoch, "offset": offset}}
+}
+
 // Reply is a phx_reply.
 type Reply struct {
 	Status   string

@@ -36,6 +36,10 @@ type Message struct {
 	// From is the local sender excluded by BroadcastFrom. It never leaves
 	// the node.
 	From Subscriber
+	// Offset is the message's position in its topic's history, set by the
+	// layer that keeps one (channel routes with a history); 0 means none.
+	// It never leaves the node: adapters do not carry it.
+	Offset uint64
 }
 
 // Subscriber receives the messages of the topics it subscribed to.
@@ -125,6 +129,9 @@ func New(cfg Config) (*PubSub, error) {
 	}
 	return p, nil
 }
+
+// HasAdapter reports whether the PubSub spans nodes through an [Adapter].
+func (p *PubSub) HasAdapter() bool { return p.cfg.Adapter != nil }
 
 // Node returns this node's name.
 func (p *PubSub) Node() string { return p.cfg.Node }

@@ -45,9 +45,15 @@ func main() {
 		SecretFile: *secretFile,
 		HoldTTL:    *holdTTL,
 		Logger:     logger,
-		Routes:     func(r *channel.Router) { r.Handle("test:*", func() channel.Channel { return &testChannel{} }) },
-		Connect:    connect,
-		Live:       registerViews,
+		Routes: func(r *channel.Router) {
+			r.Handle("test:*", func() channel.Channel { return &testChannel{} })
+			// Missed-message recovery (e2e/recovery.test.mjs): the test
+			// contract with a history, and one too short for 100 messages.
+			r.Handle("recover:*", func() channel.Channel { return &testChannel{} }, channel.WithHistory(channel.History{Size: 500}))
+			r.Handle("recover_short:*", func() channel.Channel { return &testChannel{} }, channel.WithHistory(channel.History{Size: 10}))
+		},
+		Connect: connect,
+		Live:    registerViews,
 		ID: func(a map[string]any) string {
 			if id, _ := a["user_id"].(string); id != "" {
 				return "users_socket:" + id
