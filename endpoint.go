@@ -53,6 +53,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,6 +323,15 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.mux.Ser
 // Broadcast sends event to every subscriber of topic on every node.
 func (e *Endpoint) Broadcast(ctx context.Context, topic, event string, payload any) error {
 	e.broadcasts.Inc()
+	e.mu.Lock()
+	servers := slices.Clone(e.servers)
+	e.mu.Unlock()
+	for _, s := range servers {
+		if s.HasHistory(topic) {
+			// Numbered and recorded for missed-message recovery.
+			return s.Broadcast(ctx, topic, event, payload)
+		}
+	}
 	return channel.Broadcast(ctx, e.ps, topic, event, payload)
 }
 

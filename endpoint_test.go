@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/parley-go/parley"
 	"github.com/parley-go/parley/channel"
+	"github.com/parley-go/parley/channeltest"
 	"github.com/parley-go/parley/internal/leakcheck"
 	"github.com/parley-go/parley/internal/wsclient"
 	"github.com/parley-go/parley/transport/websocket"
@@ -195,4 +197,54 @@ func TestFindNodeModules(t *testing.T) {
 	if err := ep.ServeClientAssets(); !errors.Is(err, parley.ErrNoNodeModules) || !strings.Contains(err.Error(), "phoenix_live_view") {
 		t.Errorf("ServeClientAssets with half a node_modules: %v", err)
 	}
+}
+
+// historyRoom joins anyone.
+type historyRoom struct{}
+
+func (historyRoom) Join(*channel.Context, json.RawMessage) (any, error) { return nil, nil }
+func (historyRoom) HandleIn(*channel.Context, channel.Message) (*channel.Reply, error) {
+	return nil, nil
+}
+
+// TestEndpointBroadcastRecordsHistory: Endpoint.Broadcast to a topic whose
+// route keeps a history numbers and records the message, so a client that
+// missed it gets it back on rejoin; other topics are broadcast as before.
+func TestEndpointBroadcastRecordsHistory(t *testing.T) {
+	ep, err := parley.New(parley.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ep.Shutdown(context.Background()) }()
+	router := &channel.Router{}
+	router.Handle("news:*", func() channel.Channel { return historyRoom{} }, channel.WithHistory(channel.History{}))
+	router.Handle("plain:*", func() channel.Channel { return historyRoom{} })
+	srv, err := ep.Socket("/socket", channel.Config{Router: router})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := channeltest.Connect(t, srv, nil)
+	defer c.Close()
+	first := c.Join(t, "news:1", nil)
+	pos := first.Reply.Recovery(t)
+	first.Channel.Leave(t)
+	for i := range 3 {
+		if err := ep.Broadcast(context.Background(), "news:1", "item", map[string]int{"n": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := c.Join(t, "news:1", channeltest.RecoverParams(pos.Epoch, pos.Offset))
+	if r := again.Reply.Recovery(t); r.Recovered == nil || !*r.Recovered {
+		t.Fatalf("rejoin after 3 Endpoint broadcasts: %+v (from %+v)", r, pos)
+	}
+	for i := range 3 {
+		if got := string(again.Channel.ExpectNext(t, "item").Payload); got != fmt.Sprintf(`{"n":%d}`, i) {
+			t.Fatalf("replayed message %d: %s", i, got)
+		}
+	}
+	plain := c.Join(t, "plain:1", nil).Ok(t)
+	if err := ep.Broadcast(context.Background(), "plain:1", "item", map[string]int{"n": 9}); err != nil {
+		t.Fatal(err)
+	}
+	plain.ExpectPush(t, "item")
 }

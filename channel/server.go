@@ -232,6 +232,14 @@ func (s *Server) Broadcast(ctx context.Context, topic, event string, payload any
 	return s.broadcast(ctx, topic, event, payload, nil)
 }
 
+// HasHistory reports whether the route of topic keeps a history
+// ([WithHistory]), so that its broadcasts must go through
+// [Server.Broadcast] to be numbered and recorded.
+func (s *Server) HasHistory(topic string) bool {
+	rt := s.router.match(topic)
+	return rt != nil && rt.hist != nil
+}
+
 // broadcast publishes through the route's history, if any; from, if set,
 // is skipped.
 func (s *Server) broadcast(ctx context.Context, topic, event string, payload any, from pubsub.Subscriber) error {
