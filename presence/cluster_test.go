@@ -358,3 +358,26 @@ func TestRestartedNodeLearnsTheOthers(t *testing.T) {
 		t.Fatalf("the restarted node lists %s, want a-1 among them", keys(fresh.tr))
 	}
 }
+
+// TestNewNodeLearnsTheOthersAtOnce: with a long keep-alive (an empty
+// heartbeat every 1,000 ticks) and nothing changing on the old nodes, a
+// node that appears still gets their state within a few ticks: they answer
+// its first heartbeat with one of theirs, whose clocks make it ask for a
+// transfer. (Before, it waited for their next keep-alive, 50 s here.)
+func TestNewNodeLearnsTheOthersAtOnce(t *testing.T) {
+	cfg := fastConfig(30 * time.Second)
+	cfg.MaxSilentPeriods = 1000
+	c := newCluster(t, cfg, pubsubtest.BusConfig{}, "a", "b")
+	for i, n := range []string{"a", "b"} {
+		if _, err := c.nodes[n].tr.Track(fmt.Sprintf("o%d", i), topic, n+"-1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitConverged(t, 5*time.Second, 2)
+	fresh := c.start(t, "c", nil)
+	waitFor(t, 5*time.Second, "the new node to list a-1 and b-1", func() bool {
+		_, a := fresh.tr.Get(topic, "a-1")
+		_, b := fresh.tr.Get(topic, "b-1")
+		return a && b
+	})
+}

@@ -277,6 +277,13 @@ func (t *Tracker) receive(data []byte, now time.Time) {
 	}
 }
 
+// heartbeatSoon makes the next tick send a heartbeat with our clocks even
+// without local changes: a replica that appears (a new node, a restarted
+// one, one back from down) learns from it that we hold state it lacks and
+// asks for a transfer at once, instead of after up to MaxSilentPeriods
+// ticks of silence (20 s with the demo's settings). Gossip goroutine only.
+func (t *Tracker) heartbeatSoon() { t.silent = t.cfg.MaxSilentPeriods }
+
 // upLocked records that r is alive: a new replica becomes known, a down
 // one comes back (its presences join again), and a new incarnation of a
 // known name replaces the old one (whose presences leave). It reports
@@ -294,10 +301,12 @@ func (t *Tracker) upLocked(r crdt.Replica, node string, now time.Time) bool {
 		p = &peer{rep: r}
 		t.peers[r.Name] = p
 		start = t.queueLocked(t.state.Up(r), nil) || start
+		t.heartbeatSoon()
 	} else if p.down {
 		t.cfg.Logger.Info("presence: replica up again", "tracker", t.cfg.Name, "replica", r.String())
 		p.down = false
 		start = t.queueLocked(t.state.Up(r), nil) || start
+		t.heartbeatSoon()
 	}
 	p.node = node
 	p.last = now

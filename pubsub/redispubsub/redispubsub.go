@@ -124,11 +124,6 @@ func (a *Adapter) Start(node string, deliver func(*pubsub.Message)) error {
 		return fmt.Errorf("redispubsub: %w", err)
 	}
 	opts.ClientName = "parley-" + node
-	// RESP2: PUBLISH and SUBSCRIBE need nothing of RESP3, and go-redis
-	// v9.23's RESP3 push-notification draining was seen to leave a PUBLISH
-	// waiting for its reply until the read timeout, retry after retry
-	// (a cluster node's presence gossip stalled for 20 s and more).
-	opts.Protocol = 2
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
