@@ -81,10 +81,48 @@ func allMutants() []mutant {
 		{
 			name: "push-during-join-sent-before-reply",
 			file: "channel/context.go",
-			old: "\tc.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, \"ok\", data))\n" +
-				"\tfor _, f := range c.pending {\n\t\t_ = c.sock.conn.Send(f)\n\t}\n",
-			new: "\tfor _, f := range c.pending {\n\t\t_ = c.sock.conn.Send(f)\n\t}\n" +
-				"\tc.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, \"ok\", data))\n",
+			// The join reply moved after the replayed history and the
+			// frames held while joining.
+			old: `	c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "ok", data))
+	var outs []mail
+	for _, r := range replay {
+		if c.intercepts[r.Event] {
+			outs = append(outs, mail{kind: mailOut, out: r, replay: true})
+			continue
+		}
+		_ = c.sock.conn.Send(wire.Frame{Data: r.Payload})
+	}
+	if len(outs) > 0 {
+		// Before the live copies already queued, which the floor drops.
+		c.mbox = append(outs, c.mbox...)
+	}
+	for _, p := range c.pending {
+		if p.offset != 0 && p.offset <= floor {
+			continue
+		}
+		_ = c.sock.conn.Send(p.f)
+	}
+`,
+			new: `	var outs []mail
+	for _, r := range replay {
+		if c.intercepts[r.Event] {
+			outs = append(outs, mail{kind: mailOut, out: r, replay: true})
+			continue
+		}
+		_ = c.sock.conn.Send(wire.Frame{Data: r.Payload})
+	}
+	if len(outs) > 0 {
+		// Before the live copies already queued, which the floor drops.
+		c.mbox = append(outs, c.mbox...)
+	}
+	for _, p := range c.pending {
+		if p.offset != 0 && p.offset <= floor {
+			continue
+		}
+		_ = c.sock.conn.Send(p.f)
+	}
+	c.sock.send(wire.AppendReply(nil, c.joinRef, m.Ref, c.topic, "ok", data))
+`,
 			test: goTest("./channel/", "TestPushDuringJoinArrivesAfterReply"),
 		},
 		{
