@@ -1,18 +1,14 @@
 package draw
 
 import (
-	"context"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/channeltest"
+	"github.com/parley-go/parley/internal/apptest"
 	"github.com/parley-go/parley/internal/leakcheck"
-	"github.com/parley-go/parley/presence"
-	"github.com/parley-go/parley/pubsub"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -21,32 +17,14 @@ func TestMain(m *testing.M) { leakcheck.Main(m) }
 // joiners; absurd coordinates, bad colors and floods are refused with a
 // reason and keep nothing.
 func TestStrokesAndBadInput(t *testing.T) {
-	ps, err := pubsub.New(pubsub.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tracker, err := presence.New(presence.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		tracker.Close(ctx)
-	})
+	ps, tracker := apptest.Tracker(t)
 	b, err := New(Config{Tracker: tracker})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &channel.Router{}
 	b.Register(r)
-	srv, err := channel.NewServer(channel.Config{Router: r, PubSub: ps, Logger: slog.New(slog.DiscardHandler),
-		Connect: func(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
-			return map[string]any{"username": info.Params.Get("username")}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := apptest.Server(t, ps, r)
 	ann := channeltest.Connect(t, srv, url.Values{"username": {"ann"}}).Join(t, "draw:b", nil).Ok(t)
 	ann.Push(t, "stroke", map[string]any{"points": [][2]float64{{0, 0}, {1, 1}}, "color": "#ABCDEF"}).Ok(t)
 	for _, bad := range []map[string]any{

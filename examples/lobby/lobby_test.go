@@ -1,53 +1,30 @@
 package lobby
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/channeltest"
+	"github.com/parley-go/parley/internal/apptest"
 	"github.com/parley-go/parley/internal/leakcheck"
-	"github.com/parley-go/parley/presence"
-	"github.com/parley-go/parley/pubsub"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 func newServer(t *testing.T) (*channel.Server, *Lobby) {
 	t.Helper()
-	ps, err := pubsub.New(pubsub.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tracker, err := presence.New(presence.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		tracker.Close(ctx)
-	})
+	ps, tracker := apptest.Tracker(t)
 	l, err := New(Config{Tracker: tracker})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &channel.Router{}
 	l.Register(r)
-	srv, err := channel.NewServer(channel.Config{Router: r, PubSub: ps, Logger: slog.New(slog.DiscardHandler),
-		Connect: func(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
-			return map[string]any{"username": info.Params.Get("username")}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, l
+	return apptest.Server(t, ps, r), l
 }
 
 func join(t *testing.T, srv *channel.Server, user string) (*channeltest.Channel, json.RawMessage) {

@@ -3,7 +3,6 @@ package party
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/url"
 	"reflect"
 	"strings"
@@ -12,9 +11,9 @@ import (
 
 	"github.com/parley-go/parley/channel"
 	"github.com/parley-go/parley/channeltest"
+	"github.com/parley-go/parley/internal/apptest"
 	"github.com/parley-go/parley/internal/leakcheck"
 	"github.com/parley-go/parley/presence"
-	"github.com/parley-go/parley/pubsub"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }
@@ -51,33 +50,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ps, err := pubsub.New(pubsub.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tracker, err := presence.New(presence.Config{PubSub: ps, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps, tracker := apptest.Tracker(t)
 	app, err := New(context.Background(), Config{DataDir: t.TempDir(), Tracker: tracker})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { app.Close() }) // before the Tracker's
 	r := &channel.Router{}
 	app.Register(r)
-	srv, err := channel.NewServer(channel.Config{Router: r, PubSub: ps, Logger: slog.New(slog.DiscardHandler),
-		Connect: func(_ context.Context, info *channel.ConnectInfo) (map[string]any, error) {
-			return map[string]any{"username": info.Params.Get("username")}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		app.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		tracker.Close(ctx)
-	})
+	srv := apptest.Server(t, ps, r)
 	return &fixture{srv: srv, app: app, tracker: tracker}
 }
 
